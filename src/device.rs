@@ -1,0 +1,210 @@
+//! Choosing the compute device: burn's flex CPU backend or its wgpu backend.
+//!
+//! burn's `Device::default()` prefers a GPU and silently starts wgpu; darts-pt never uses it.
+//! Every command takes `--device`, resolves it here once, and passes the device down.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
+
+pub use burn::tensor::Device;
+use burn::tensor::DeviceKind;
+use burn::tensor::wgpu::WgpuBackend;
+use serde::{Deserialize, Serialize};
+
+/// The user's device request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// A real GPU through wgpu when there is one, otherwise the flex CPU backend.
+    #[default]
+    Auto,
+    /// burn's flex backend (pure Rust, multi-threaded).
+    Cpu,
+    /// wgpu on whichever graphics API the platform offers, software adapters included.
+    Wgpu,
+    Vulkan,
+    Metal,
+    Dx12,
+}
+
+impl DeviceChoice {
+    pub const ALL: [DeviceChoice; 6] = [
+        DeviceChoice::Auto,
+        DeviceChoice::Cpu,
+        DeviceChoice::Wgpu,
+        DeviceChoice::Vulkan,
+        DeviceChoice::Metal,
+        DeviceChoice::Dx12,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Wgpu => "wgpu",
+            DeviceChoice::Vulkan => "vulkan",
+            DeviceChoice::Metal => "metal",
+            DeviceChoice::Dx12 => "dx12",
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeviceChoice::ALL
+            .into_iter()
+            .find(|d| d.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown device '{s}' (expected auto, cpu, wgpu, vulkan, metal or dx12)"))
+    }
+}
+
+/// A resolved device and a line describing it for the user.
+#[derive(Clone, Debug)]
+pub struct SelectedDevice {
+    /// The device without autodiff; call `.autodiff()` to train on it.
+    pub device: Device,
+    /// What was chosen, e.g. `cpu (flex, 2 threads)` or `wgpu: NVIDIA RTX 3060 (Vulkan, discrete GPU)`.
+    pub description: String,
+    /// Whether the device is a GPU (software adapters count as not).
+    pub is_gpu: bool,
+}
+
+/// Why a device could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the {choice} device: {reason}")]
+pub struct DeviceError {
+    pub choice: DeviceChoice,
+    pub reason: String,
+}
+
+/// One adapter wgpu can see.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub is_gpu: bool,
+}
+
+/// The adapters wgpu sees on this machine (empty when no graphics driver loads).
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters
+        .iter()
+        .map(|a| summarize(&a.get_info()))
+        .collect()
+}
+
+fn summarize(info: &wgpu::AdapterInfo) -> AdapterSummary {
+    let is_gpu = matches!(
+        info.device_type,
+        wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+    );
+    AdapterSummary {
+        name: info.name.clone(),
+        backend: format!("{:?}", info.backend),
+        device_type: match info.device_type {
+            wgpu::DeviceType::DiscreteGpu => "discrete GPU",
+            wgpu::DeviceType::IntegratedGpu => "integrated GPU",
+            wgpu::DeviceType::VirtualGpu => "virtual GPU",
+            wgpu::DeviceType::Cpu => "software adapter",
+            wgpu::DeviceType::Other => "other",
+        }
+        .to_string(),
+        is_gpu,
+    }
+}
+
+fn cpu_device() -> SelectedDevice {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    SelectedDevice {
+        device: Device::flex(),
+        description: format!("cpu (flex backend, {threads} threads)"),
+        is_gpu: false,
+    }
+}
+
+/// A wgpu runtime can be initialised once per graphics API; later requests reuse it.
+fn wgpu_cache() -> &'static Mutex<HashMap<DeviceChoice, SelectedDevice>> {
+    static CACHE: OnceLock<Mutex<HashMap<DeviceChoice, SelectedDevice>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn wgpu_device(choice: DeviceChoice, kind: DeviceKind) -> Result<SelectedDevice, DeviceError> {
+    let mut cache = wgpu_cache().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(d) = cache.get(&choice) {
+        return Ok(d.clone());
+    }
+    let api = match choice {
+        DeviceChoice::Vulkan => WgpuBackend::Vulkan,
+        DeviceChoice::Metal => WgpuBackend::Metal,
+        DeviceChoice::Dx12 => WgpuBackend::Dx12,
+        _ => WgpuBackend::Auto,
+    };
+    let mut options = Device::wgpu_options().device_kind(kind);
+    if api != WgpuBackend::Auto {
+        options = options.graphics_api(api);
+    }
+    // Adapter discovery can panic inside the graphics stack on broken drivers; report it.
+    let result = std::panic::catch_unwind(|| options.init_with_setup());
+    let (device, setup) = match result {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => {
+            return Err(DeviceError {
+                choice,
+                reason: e.to_string(),
+            });
+        }
+        Err(_) => {
+            return Err(DeviceError {
+                choice,
+                reason: "the graphics driver failed while opening an adapter".into(),
+            });
+        }
+    };
+    let info = summarize(&setup.adapter.get_info());
+    let selected = SelectedDevice {
+        device,
+        description: format!("{choice}: {} ({}, {})", info.name, info.backend, info.device_type),
+        is_gpu: info.is_gpu,
+    };
+    cache.insert(choice, selected.clone());
+    Ok(selected)
+}
+
+/// Resolves a device request. `auto` takes wgpu only when a real GPU adapter exists.
+pub fn select(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(cpu_device()),
+        DeviceChoice::Auto => {
+            let gpu = list_adapters().into_iter().find(|a| a.is_gpu);
+            match gpu {
+                Some(_) => match wgpu_device(DeviceChoice::Wgpu, DeviceKind::DefaultDevice) {
+                    Ok(d) if d.is_gpu => Ok(d),
+                    _ => Ok(cpu_device()),
+                },
+                None => Ok(cpu_device()),
+            }
+        }
+        DeviceChoice::Wgpu | DeviceChoice::Vulkan | DeviceChoice::Metal | DeviceChoice::Dx12 => {
+            let has_gpu = list_adapters().iter().any(|a| a.is_gpu);
+            // With no GPU, ask for the software adapter explicitly so `--device wgpu` still runs.
+            let kind = if has_gpu {
+                DeviceKind::DefaultDevice
+            } else {
+                DeviceKind::Cpu
+            };
+            wgpu_device(choice, kind)
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The candidate operations of the DARTS and NAS-Bench-201 cells (spec section 1.1 and 1.6).
+//!
+//! Every operation maps C channels to C channels; `stride` 2 halves the spatial size (DARTS
+//! reduction cells, on edges that read a cell input). In search networks the BatchNorms are
+//! affine-free; discrete (evaluation) networks use affine ones.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::relu;
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::{Device, Distribution, Tensor};
+
+use super::bn::{Bn, BnMode};
+use crate::space::{Family, OpKind};
+
+/// A bias-free 2-D convolution initialised as PyTorch does (uniform in ±1/sqrt(fan_in)).
+#[derive(Module, Debug)]
+pub struct Conv {
+    pub weight: Param<Tensor<4>>,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub groups: usize,
+}
+
+impl Conv {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        groups: usize,
+        device: &Device,
+    ) -> Self {
+        let fan_in = (c_in / groups) * kernel * kernel;
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let weight = Tensor::random(
+            [c_out, c_in / groups, kernel, kernel],
+            Distribution::Uniform(-bound, bound),
+            device,
+        );
+        Conv {
+            weight: Param::from_tensor(weight),
+            stride,
+            padding,
+            dilation,
+            groups,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let options = ConvOptions::new(
+            [self.stride; 2],
+            [self.padding; 2],
+            [self.dilation; 2],
+            self.groups,
+        );
+        conv2d(x, self.weight.val(), None, options)
+    }
+}
+
+/// ReLU -> Conv -> BN: NB201's `nor_conv` and DARTS's cell preprocessing.
+#[derive(Module, Debug)]
+pub struct ReluConvBn {
+    pub conv: Conv,
+    pub bn: Bn,
+}
+
+impl ReluConvBn {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        affine: bool,
+        device: &Device,
+    ) -> Self {
+        ReluConvBn {
+            conv: Conv::new(c_in, c_out, kernel, stride, padding, 1, 1, device),
+            bn: Bn::new(c_out, affine, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(relu(x)), bn)
+    }
+}
+
+/// ReLU -> depthwise conv (dilated for `dil_conv`) -> pointwise conv -> BN.
+#[derive(Module, Debug)]
+pub struct DepthwiseBlock {
+    pub depthwise: Conv,
+    pub pointwise: Conv,
+    pub bn: Bn,
+}
+
+impl DepthwiseBlock {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        affine: bool,
+        device: &Device,
+    ) -> Self {
+        DepthwiseBlock {
+            depthwise: Conv::new(c_in, c_in, kernel, stride, padding, dilation, c_in, device),
+            pointwise: Conv::new(c_in, c_out, 1, 1, 0, 1, 1, device),
+            bn: Bn::new(c_out, affine, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        let x = self.depthwise.forward(relu(x));
+        self.bn.forward(self.pointwise.forward(x), bn)
+    }
+}
+
+/// `sep_conv_k`: two stacked depthwise-separable blocks, only the first strided.
+#[derive(Module, Debug)]
+pub struct SepConv {
+    pub first: DepthwiseBlock,
+    pub second: DepthwiseBlock,
+}
+
+impl SepConv {
+    pub fn new(c: usize, kernel: usize, stride: usize, affine: bool, device: &Device) -> Self {
+        let pad = kernel / 2;
+        SepConv {
+            first: DepthwiseBlock::new(c, c, kernel, stride, pad, 1, affine, device),
+            second: DepthwiseBlock::new(c, c, kernel, 1, pad, 1, affine, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.second.forward(self.first.forward(x, bn), bn)
+    }
+}
+
+/// Skip connection at stride 2: two offset 1x1 strided convolutions, concatenated.
+///
+/// The second path reads the input shifted by one pixel; padding the bottom/right edge first
+/// makes odd sizes work and is identical to DARTS's `x[:, :, 1:, 1:]` for even sizes.
+#[derive(Module, Debug)]
+pub struct FactorizedReduce {
+    pub conv_a: Conv,
+    pub conv_b: Conv,
+    pub bn: Bn,
+}
+
+impl FactorizedReduce {
+    pub fn new(c_in: usize, c_out: usize, affine: bool, device: &Device) -> Self {
+        assert!(c_out % 2 == 0, "FactorizedReduce needs an even channel count");
+        FactorizedReduce {
+            conv_a: Conv::new(c_in, c_out / 2, 1, 2, 0, 1, 1, device),
+            conv_b: Conv::new(c_in, c_out / 2, 1, 2, 0, 1, 1, device),
+            bn: Bn::new(c_out, affine, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        let x = relu(x);
+        let [n, c, h, w] = x.dims();
+        let shifted = if h % 2 == 0 && w % 2 == 0 {
+            x.clone().slice([0..n, 0..c, 1..h, 1..w])
+        } else {
+            x.clone()
+                .pad([(0, 1), (0, 1)], burn::tensor::ops::PadMode::Constant(0.0))
+                .slice([0..n, 0..c, 1..h + 1, 1..w + 1])
+        };
+        let out = Tensor::cat(
+            vec![self.conv_a.forward(x), self.conv_b.forward(shifted)],
+            1,
+        );
+        self.bn.forward(out, bn)
+    }
+}
+
+/// Parameter-free operations keep only their hyperparameters.
+#[derive(Module, Debug)]
+pub struct Pool {
+    pub stride: usize,
+    pub max: bool,
+}
+
+impl Pool {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if self.max {
+            max_pool2d(
+                x,
+                MaxPoolOptions::new([3, 3])
+                    .with_stride([self.stride; 2])
+                    .with_padding([1, 1]),
+            )
+        } else {
+            avg_pool2d(
+                x,
+                AvgPoolOptions::new([3, 3])
+                    .with_stride([self.stride; 2])
+                    .with_padding([1, 1])
+                    .with_count_include_pad(false),
+            )
+        }
+    }
+}
+
+/// DARTS search cells follow each pooling with an affine-free BatchNorm.
+#[derive(Module, Debug)]
+pub struct PoolBn {
+    pub pool: Pool,
+    pub bn: Bn,
+}
+
+/// Zeros, or an input-independent N(0, 1) tensor (RobustDARTS S4's `noise`), at the strided size.
+#[derive(Module, Debug)]
+pub struct Constant {
+    pub stride: usize,
+    pub noise: bool,
+}
+
+impl Constant {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [n, c, h, w] = x.dims();
+        let shape = [n, c, h.div_ceil(self.stride), w.div_ceil(self.stride)];
+        let device = x.device();
+        if self.noise {
+            Tensor::random(shape, Distribution::Normal(0.0, 1.0), &device)
+        } else {
+            Tensor::zeros(shape, &device)
+        }
+    }
+}
+
+/// Identity: a skip connection at stride 1.
+#[derive(Module, Debug)]
+pub struct Identity;
+
+/// One candidate operation, built for a given family, stride and BatchNorm flavour.
+#[derive(Module, Debug)]
+pub enum Op {
+    Constant(Constant),
+    Pool(Pool),
+    PoolBn(PoolBn),
+    Identity(Identity),
+    FactorizedReduce(FactorizedReduce),
+    SepConv(SepConv),
+    DilConv(DepthwiseBlock),
+    ReluConvBn(ReluConvBn),
+}
+
+impl Op {
+    /// Builds `kind` for `c` channels. `search` selects the search-network flavour: affine-free
+    /// BatchNorms, and (DARTS family) a BatchNorm after each pooling.
+    pub fn new(
+        kind: OpKind,
+        family: Family,
+        c: usize,
+        stride: usize,
+        search: bool,
+        device: &Device,
+    ) -> Self {
+        let affine = !search;
+        match kind {
+            OpKind::None => Op::Constant(Constant {
+                stride,
+                noise: false,
+            }),
+            OpKind::Noise => Op::Constant(Constant {
+                stride,
+                noise: true,
+            }),
+            OpKind::MaxPool3x3 | OpKind::AvgPool3x3 => {
+                let pool = Pool {
+                    stride,
+                    max: kind == OpKind::MaxPool3x3,
+                };
+                if search && family == Family::Darts {
+                    Op::PoolBn(PoolBn {
+                        pool,
+                        bn: Bn::new(c, false, device),
+                    })
+                } else {
+                    Op::Pool(pool)
+                }
+            }
+            OpKind::SkipConnect => {
+                if stride == 1 {
+                    Op::Identity(Identity)
+                } else {
+                    Op::FactorizedReduce(FactorizedReduce::new(c, c, affine, device))
+                }
+            }
+            OpKind::SepConv3x3 => Op::SepConv(SepConv::new(c, 3, stride, affine, device)),
+            OpKind::SepConv5x5 => Op::SepConv(SepConv::new(c, 5, stride, affine, device)),
+            OpKind::DilConv3x3 => Op::DilConv(DepthwiseBlock::new(
+                c, c, 3, stride, 2, 2, affine, device,
+            )),
+            OpKind::DilConv5x5 => Op::DilConv(DepthwiseBlock::new(
+                c, c, 5, stride, 4, 2, affine, device,
+            )),
+            OpKind::NorConv1x1 => Op::ReluConvBn(ReluConvBn::new(c, c, 1, stride, 0, affine, device)),
+            OpKind::NorConv3x3 => Op::ReluConvBn(ReluConvBn::new(c, c, 3, stride, 1, affine, device)),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        match self {
+            Op::Constant(op) => op.forward(x),
+            Op::Pool(op) => op.forward(x),
+            Op::PoolBn(op) => op.bn.forward(op.pool.forward(x), bn),
+            Op::Identity(_) => x,
+            Op::FactorizedReduce(op) => op.forward(x, bn),
+            Op::SepConv(op) => op.forward(x, bn),
+            Op::DilConv(op) => op.forward(x, bn),
+            Op::ReluConvBn(op) => op.forward(x, bn),
+        }
+    }
+
+    /// True for the operations whose output is always zero (`none`).
+    pub fn is_zero(&self) -> bool {
+        matches!(self, Op::Constant(Constant { noise: false, .. }))
+    }
+
+    /// True for the identity; drop path leaves it alone.
+    pub fn is_identity(&self) -> bool {
+        matches!(self, Op::Identity(_))
+    }
+}
