@@ -101,9 +101,16 @@ pub fn peak_rss_mib() -> f64 {
 }
 
 fn random_batch(case: &BenchCase, device: &Device) -> DeviceBatch {
-    let shape = [case.batch, case.input.channels, case.input.size, case.input.size];
+    let shape = [
+        case.batch,
+        case.input.channels,
+        case.input.size,
+        case.input.size,
+    ];
     let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
-    let labels: Vec<i64> = (0..case.batch).map(|i| (i * 7 % case.input.classes) as i64).collect();
+    let labels: Vec<i64> = (0..case.batch)
+        .map(|i| (i * 7 % case.input.classes) as i64)
+        .collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [case.batch]), device);
     DeviceBatch {
         x,
@@ -128,7 +135,13 @@ fn time<F: FnMut()>(device: &Device, warmup: usize, steps: usize, mut f: F) -> f
 }
 
 /// Runs one case on `device`.
-pub fn run_case(case: &BenchCase, device: &Device, label: &str, warmup: usize, steps: usize) -> Result<BenchRow> {
+pub fn run_case(
+    case: &BenchCase,
+    device: &Device,
+    label: &str,
+    warmup: usize,
+    steps: usize,
+) -> Result<BenchRow> {
     let train_dev = device.clone().autodiff();
     train_dev.seed(0);
     let cfg = SearchConfig::preset(case.space, Method::Darts, Preset::Paper);
@@ -145,7 +158,12 @@ pub fn run_case(case: &BenchCase, device: &Device, label: &str, warmup: usize, s
     let proj = vec![CellProjection::new(space.num_edges()); space.cell_types().len()];
     let plans = weight_plans(&proj, space.num_ops(), None);
     let mut sgd = Sgd::new(cfg.weights.momentum, cfg.weights.weight_decay);
-    let mut adam = Adam::new(cfg.alpha.beta1, cfg.alpha.beta2, cfg.alpha.eps, cfg.alpha.weight_decay);
+    let mut adam = Adam::new(
+        cfg.alpha.beta1,
+        cfg.alpha.beta2,
+        cfg.alpha.eps,
+        cfg.alpha.weight_decay,
+    );
     let wb = random_batch(case, &train_dev);
     let ab = random_batch(case, &train_dev);
 
@@ -163,7 +181,10 @@ pub fn run_case(case: &BenchCase, device: &Device, label: &str, warmup: usize, s
     // Forward-only passes on the inner device: plain, and as PT scores (one op masked).
     let net = model.net.valid();
     let x = wb.x.clone().inner();
-    let probs: Vec<Tensor<2>> = detached_probs(&model).into_iter().map(|p| p.inner()).collect();
+    let probs: Vec<Tensor<2>> = detached_probs(&model)
+        .into_iter()
+        .map(|p| p.inner())
+        .collect();
     let forward_ms = time(device, warmup, steps, || {
         let w = arch_weights(probs.clone(), &plans);
         let _ = net.forward(x.clone(), &w, BnMode::Batch).into_data();
@@ -171,7 +192,10 @@ pub fn run_case(case: &BenchCase, device: &Device, label: &str, warmup: usize, s
     let masked = weight_plans(
         &proj,
         space.num_ops(),
-        Some((crate::space::CellType::Normal, crate::nn::supernet::Mask::Op { edge: 0, op: 1 })),
+        Some((
+            crate::space::CellType::Normal,
+            crate::nn::supernet::Mask::Op { edge: 0, op: 1 },
+        )),
     );
     let pt_ms = time(device, warmup, steps, || {
         let w = arch_weights(probs.clone(), &masked);

@@ -98,12 +98,13 @@ impl Checkpoint {
             })?;
             crc.update(name.as_bytes());
             crc.update(data.as_bytes());
-            let view = TensorView::new(dtype, data.shape().to_vec(), data.as_bytes()).map_err(
-                |e| CheckpointError::Corrupt {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                },
-            )?;
+            let view =
+                TensorView::new(dtype, data.shape().to_vec(), data.as_bytes()).map_err(|e| {
+                    CheckpointError::Corrupt {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    }
+                })?;
             views.push((name.clone(), view));
         }
         let mut meta = HashMap::new();
@@ -128,10 +129,12 @@ impl Checkpoint {
             SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
         let st = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
         let meta = metadata.metadata().clone().unwrap_or_default();
-        let state_text = meta.get(STATE_KEY).ok_or_else(|| CheckpointError::MissingKey {
-            path: path.to_path_buf(),
-            key: STATE_KEY.into(),
-        })?;
+        let state_text = meta
+            .get(STATE_KEY)
+            .ok_or_else(|| CheckpointError::MissingKey {
+                path: path.to_path_buf(),
+                key: STATE_KEY.into(),
+            })?;
         let state = serde_json::from_str(state_text).map_err(|e| corrupt(e.to_string()))?;
         let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
         names.sort();
@@ -143,13 +146,16 @@ impl Checkpoint {
                 .ok_or_else(|| corrupt(format!("tensor '{name}' has an unsupported dtype")))?;
             crc.update(name.as_bytes());
             crc.update(view.data());
-            let data = TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
+            let data =
+                TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
             tensors.insert(name, data);
         }
-        let expected = meta.get(CRC_KEY).ok_or_else(|| CheckpointError::MissingKey {
-            path: path.to_path_buf(),
-            key: CRC_KEY.into(),
-        })?;
+        let expected = meta
+            .get(CRC_KEY)
+            .ok_or_else(|| CheckpointError::MissingKey {
+                path: path.to_path_buf(),
+                key: CRC_KEY.into(),
+            })?;
         let found = format!("{:08x}", crc.finalize());
         if *expected != found {
             return Err(corrupt(format!(

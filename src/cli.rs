@@ -7,13 +7,13 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Method, Preset, SearchConfig};
 use crate::device::{self, DeviceChoice, SelectedDevice};
+use crate::inspect::{InspectRequest, inspect, render};
 use crate::job::Control;
+use crate::nn::InputShape;
 use crate::progress::Progress;
 use crate::search::{SearchEnd, run_search};
 use crate::select::pt::Criterion;
 use crate::select::{SelectMethod, SelectRequest, run_select};
-use crate::inspect::{InspectRequest, inspect, render};
-use crate::nn::InputShape;
 use crate::space::SpaceId;
 
 /// Differentiable architecture search with perturbation-based architecture selection (PT).
@@ -277,14 +277,14 @@ fn merge_toml(base: &mut toml::Value, over: toml::Value) {
 pub fn resolve_search_config(args: &SearchArgs) -> Result<SearchConfig> {
     let file: Option<toml::Value> = match &args.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
             Some(toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
         }
         None => None,
     };
-    let from_file = |key: &str| -> Option<String> {
-        file.as_ref()?.get(key)?.as_str().map(str::to_string)
-    };
+    let from_file =
+        |key: &str| -> Option<String> { file.as_ref()?.get(key)?.as_str().map(str::to_string) };
     let space = match (args.space, from_file("space")) {
         (Some(s), _) => s,
         (None, Some(s)) => s.parse().map_err(|e: String| anyhow::anyhow!(e))?,
@@ -305,7 +305,15 @@ pub fn resolve_search_config(args: &SearchArgs) -> Result<SearchConfig> {
     if let Some(f) = file {
         let mut base = toml::Value::try_from(&cfg)?;
         merge_toml(&mut base, f);
-        cfg = base.try_into().map_err(|e| anyhow::anyhow!("{}: {e}", args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default()))?;
+        cfg = base.try_into().map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}",
+                args.config
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        })?;
         cfg.space = space;
         cfg.method = method;
         cfg.preset = preset;
@@ -418,7 +426,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => {
             if args.genotype.is_none() && !args.supernet {
-                anyhow::bail!("give --genotype TEXT for a network, or --supernet for the search supernet");
+                anyhow::bail!(
+                    "give --genotype TEXT for a network, or --supernet for the search supernet"
+                );
             }
             let device = args.device.select()?;
             let req = InspectRequest {
@@ -454,13 +464,27 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             };
             let device = if resume {
-                DeviceArgs { device: if args.device.device == DeviceChoice::Auto { cfg.device } else { args.device.device } }.select()?
+                DeviceArgs {
+                    device: if args.device.device == DeviceChoice::Auto {
+                        cfg.device
+                    } else {
+                        args.device.device
+                    },
+                }
+                .select()?
             } else {
                 args.device.select()?
             };
             install_ctrl_c(&control);
             let mut progress = Progress::new();
-            let end = run_search(&cfg, &dir, resume, &device, &mut |e| progress.on_event(e), &control)?;
+            let end = run_search(
+                &cfg,
+                &dir,
+                resume,
+                &device,
+                &mut |e| progress.on_event(e),
+                &control,
+            )?;
             match end {
                 SearchEnd::Finished => Ok(()),
                 SearchEnd::Interrupted { .. } => std::process::exit(130),
@@ -485,7 +509,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 table: args.table.clone(),
             };
             let mut progress = Progress::new();
-            let Some(outcome) = run_select(&req, &device, &mut |e| progress.on_event(e), &control)? else {
+            let Some(outcome) = run_select(&req, &device, &mut |e| progress.on_event(e), &control)?
+            else {
                 std::process::exit(130);
             };
             let r = &outcome.record;
@@ -497,15 +522,23 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Lookup(args) => {
-            let table = crate::lookup::Nb201Table::from_env_or(args.table.as_deref())
-                .ok_or_else(|| anyhow::anyhow!("no NAS-Bench-201 table: give --table CSV or set DARTS_PT_NB201"))??;
+            let table = crate::lookup::Nb201Table::from_env_or(args.table.as_deref()).ok_or_else(
+                || {
+                    anyhow::anyhow!(
+                        "no NAS-Bench-201 table: give --table CSV or set DARTS_PT_NB201"
+                    )
+                },
+            )??;
             let genotype = crate::genotype::Nb201Genotype::parse_arch(args.genotype.trim())?;
             let entry = table.query(&genotype)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&entry)?);
             } else {
                 println!("{}", entry.arch);
-                println!("  CIFAR-10        {:6.2}%  (rank {} of {})", entry.cifar10, entry.rank_cifar10, entry.total);
+                println!(
+                    "  CIFAR-10        {:6.2}%  (rank {} of {})",
+                    entry.cifar10, entry.rank_cifar10, entry.total
+                );
                 println!("  CIFAR-100       {:6.2}%", entry.cifar100);
                 println!("  ImageNet16-120  {:6.2}%", entry.imagenet16_120);
             }
@@ -527,7 +560,11 @@ pub fn run(cli: Cli) -> Result<()> {
             match crate::demo::run_demo(&req, &device, &mut progress, &control)? {
                 Some((_, _, report)) => {
                     println!("{report}");
-                    println!("run directory: {} (open it with `darts-pt studio {}`)", args.out.display(), args.out.display());
+                    println!(
+                        "run directory: {} (open it with `darts-pt studio {}`)",
+                        args.out.display(),
+                        args.out.display()
+                    );
                     Ok(())
                 }
                 None => std::process::exit(130),
@@ -543,7 +580,13 @@ pub fn run(cli: Cli) -> Result<()> {
                     continue;
                 }
                 eprintln!("benchmarking {} ...", case.name);
-                rows.push(crate::bench::run_case(&case, &device.device, &device.description, args.warmup, args.steps.max(1))?);
+                rows.push(crate::bench::run_case(
+                    &case,
+                    &device.device,
+                    &device.description,
+                    args.warmup,
+                    args.steps.max(1),
+                )?);
             }
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -564,7 +607,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     a.name,
                     a.backend,
                     a.device_type,
-                    if a.is_gpu { "" } else { " - not used by --device auto" }
+                    if a.is_gpu {
+                        ""
+                    } else {
+                        " - not used by --device auto"
+                    }
                 );
             }
             let auto = device::select(DeviceChoice::Auto)?;

@@ -108,7 +108,9 @@ impl FromStr for Preset {
             "paper" => Ok(Preset::Paper),
             "laptop" => Ok(Preset::Laptop),
             "tiny" => Ok(Preset::Tiny),
-            _ => Err(format!("unknown preset '{s}' (expected paper, laptop or tiny)")),
+            _ => Err(format!(
+                "unknown preset '{s}' (expected paper, laptop or tiny)"
+            )),
         }
     }
 }
@@ -413,7 +415,10 @@ mod tests {
     #[test]
     fn paper_preset_is_the_spec() {
         let c = SearchConfig::preset(SpaceId::Darts, Method::Darts, Preset::Paper);
-        assert_eq!((c.epochs, c.batch_size, c.channels, c.layers), (50, 64, 16, 8));
+        assert_eq!(
+            (c.epochs, c.batch_size, c.channels, c.layers),
+            (50, 64, 16, 8)
+        );
         assert_eq!(c.weights.lr, 0.025);
         assert_eq!(c.weights.lr_min, 0.001);
         assert_eq!(c.alpha.eps, 1e-8);

@@ -48,7 +48,10 @@ pub fn run_demo(
     if !finished {
         let resume = run.config().exists();
         if resume {
-            sink(&Event::Note(format!("continuing the demo run in {}", run.root.display())));
+            sink(&Event::Note(format!(
+                "continuing the demo run in {}",
+                run.root.display()
+            )));
         }
         match run_search(&cfg, &req.out, resume, device, &mut sink, control)? {
             SearchEnd::Finished => {}
@@ -58,7 +61,10 @@ pub fn run_demo(
             }
         }
     } else {
-        sink(&Event::Note(format!("reusing the finished search in {}", run.root.display())));
+        sink(&Event::Note(format!(
+            "reusing the finished search in {}",
+            run.root.display()
+        )));
     }
     let select = |method: SelectMethod| SelectRequest {
         run: req.out.clone(),
@@ -71,7 +77,8 @@ pub fn run_demo(
         seed: None,
         table: req.table.clone(),
     };
-    let Some(mag) = run_select(&select(SelectMethod::Magnitude), device, &mut sink, control)? else {
+    let Some(mag) = run_select(&select(SelectMethod::Magnitude), device, &mut sink, control)?
+    else {
         return Ok(None);
     };
     let Some(pt) = run_select(&select(SelectMethod::Pt), device, &mut sink, control)? else {

@@ -63,7 +63,9 @@ impl FromStr for DeviceChoice {
         DeviceChoice::ALL
             .into_iter()
             .find(|d| d.name() == s.to_ascii_lowercase())
-            .ok_or_else(|| format!("unknown device '{s}' (expected auto, cpu, wgpu, vulkan, metal or dx12)"))
+            .ok_or_else(|| {
+                format!("unknown device '{s}' (expected auto, cpu, wgpu, vulkan, metal or dx12)")
+            })
     }
 }
 
@@ -97,18 +99,18 @@ pub struct AdapterSummary {
 
 /// The adapters wgpu sees on this machine (empty when no graphics driver loads).
 pub fn list_adapters() -> Vec<AdapterSummary> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    adapters
-        .iter()
-        .map(|a| summarize(&a.get_info()))
-        .collect()
+    adapters.iter().map(|a| summarize(&a.get_info())).collect()
 }
 
 fn summarize(info: &wgpu::AdapterInfo) -> AdapterSummary {
     let is_gpu = matches!(
         info.device_type,
-        wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+        wgpu::DeviceType::DiscreteGpu
+            | wgpu::DeviceType::IntegratedGpu
+            | wgpu::DeviceType::VirtualGpu
     );
     AdapterSummary {
         name: info.name.clone(),
@@ -175,7 +177,10 @@ fn wgpu_device(choice: DeviceChoice, kind: DeviceKind) -> Result<SelectedDevice,
     let info = summarize(&setup.adapter.get_info());
     let selected = SelectedDevice {
         device,
-        description: format!("{choice}: {} ({}, {})", info.name, info.backend, info.device_type),
+        description: format!(
+            "{choice}: {} ({}, {})",
+            info.name, info.backend, info.device_type
+        ),
         is_gpu: info.is_gpu,
     };
     cache.insert(choice, selected.clone());

@@ -160,17 +160,20 @@ pub fn inspect(req: &InspectRequest, device: &Device) -> Result<InspectReport> {
             let (params, params_with_aux, ops_per_cell) = match &genotype {
                 Genotype::Darts(g) => {
                     let net = DartsNetwork::new(g, channels, layers, true, req.input, device);
-                    let ops = [crate::space::CellType::Normal, crate::space::CellType::Reduce]
-                        .iter()
-                        .map(|c| {
-                            let names: Vec<_> = g
-                                .genes(*c)
-                                .iter()
-                                .map(|gene| format!("{}<-{}", gene.op, gene.input))
-                                .collect();
-                            format!("{c}: {}", names.join(", "))
-                        })
-                        .collect();
+                    let ops = [
+                        crate::space::CellType::Normal,
+                        crate::space::CellType::Reduce,
+                    ]
+                    .iter()
+                    .map(|c| {
+                        let names: Vec<_> = g
+                            .genes(*c)
+                            .iter()
+                            .map(|gene| format!("{}<-{}", gene.op, gene.input))
+                            .collect();
+                        format!("{c}: {}", names.join(", "))
+                    })
+                    .collect();
                     (
                         count_params(&net, Some("aux")),
                         count_params(&net, None),
@@ -221,7 +224,11 @@ pub fn render(r: &InspectReport) -> String {
         r.input.classes,
         r.channels,
         r.layers,
-        if r.space == "nb201" { "cells per stage" } else { "cells" }
+        if r.space == "nb201" {
+            "cells per stage"
+        } else {
+            "cells"
+        }
     );
     if let Some(g) = &r.normalized {
         s += &format!("genotype: {g}\n");

@@ -122,7 +122,11 @@ fn apply_update<M: Module>(
                 let w = t.inner().reshape([n]);
                 let new = update(&path, w, grad).reshape(shape);
                 let new = Tensor::from_inner(new);
-                if require_grad { new.require_grad() } else { new }
+                if require_grad {
+                    new.require_grad()
+                } else {
+                    new
+                }
             })
         }
     }
@@ -217,7 +221,9 @@ impl Adam {
                 None => g.clone().mul_scalar(1.0 - b1),
             };
             let v = match vs.remove(path) {
-                Some(v) => v.mul_scalar(b2).add(g.clone().powi_scalar(2).mul_scalar(1.0 - b2)),
+                Some(v) => v
+                    .mul_scalar(b2)
+                    .add(g.clone().powi_scalar(2).mul_scalar(1.0 - b2)),
                 None => g.powi_scalar(2).mul_scalar(1.0 - b2),
             };
             let bc1 = 1.0 - b1.powi(*t as i32);

@@ -8,13 +8,18 @@ use crate::select::SelectionRecord;
 use crate::space::{CellType, nb201_edges};
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|a| format!("{:.2}%", 100.0 * a)).unwrap_or_else(|| "-".into())
+    v.map(|a| format!("{:.2}%", 100.0 * a))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// A few lines about one selection.
 pub fn selection_summary(r: &SelectionRecord) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "selection {} on {} ({} search)", r.label, r.space, r.search_method);
+    let _ = writeln!(
+        s,
+        "selection {} on {} ({} search)",
+        r.label, r.space, r.search_method
+    );
     if let Some(g) = &r.genotype {
         let _ = writeln!(s, "genotype: {g}");
     }
@@ -25,7 +30,13 @@ pub fn selection_summary(r: &SelectionRecord) -> String {
         pct(r.supernet_acc_after)
     );
     if !r.op_decisions.is_empty() {
-        let _ = writeln!(s, "{} operation decisions, {} topology decisions, {} evaluation passes", r.op_decisions.len(), r.topology_decisions.len(), r.evaluations);
+        let _ = writeln!(
+            s,
+            "{} operation decisions, {} topology decisions, {} evaluation passes",
+            r.op_decisions.len(),
+            r.topology_decisions.len(),
+            r.evaluations
+        );
     }
     if let Some(e) = &r.nb201 {
         let _ = writeln!(
@@ -72,7 +83,10 @@ pub fn side_by_side(mag: &SelectionRecord, pt: &SelectionRecord) -> String {
     };
     let edges = mag.weights.first().map(Vec::len).unwrap_or(0);
     let labels: Vec<String> = if nb201 {
-        nb201_edges().iter().map(|e| format!("{}<-{}", e.to, e.from)).collect()
+        nb201_edges()
+            .iter()
+            .map(|e| format!("{}<-{}", e.to, e.from))
+            .collect()
     } else {
         crate::space::darts_edges()
             .iter()
@@ -85,8 +99,8 @@ pub fn side_by_side(mag: &SelectionRecord, pt: &SelectionRecord) -> String {
         }
         let _ = writeln!(
             s,
-            "  {:<6} {:<28} {:<28} {}",
-            "edge", "magnitude (softmax alpha)", "PT (acc without the op)", ""
+            "  {:<6} {:<28} {:<28}",
+            "edge", "magnitude (softmax alpha)", "PT (acc without the op)"
         );
         let m_ops = edge_ops(gm, *cell, edges);
         let p_ops = edge_ops(gp, *cell, edges);

@@ -105,7 +105,10 @@ impl RunDir {
             bail!("{}: no such run directory", root.display());
         }
         if !dir.config().exists() {
-            bail!("{}: not a darts-pt run directory (no config.toml)", root.display());
+            bail!(
+                "{}: not a darts-pt run directory (no config.toml)",
+                root.display()
+            );
         }
         Ok(dir)
     }
@@ -183,7 +186,8 @@ pub fn retain_jsonl(path: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> R
     if !path.exists() {
         return Ok(());
     }
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = String::new();
     for line in text.lines() {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)

@@ -370,7 +370,10 @@ impl SearchSpace {
 
     /// Whether `op` is a candidate on any edge of any cell type.
     pub fn contains(&self, op: OpKind) -> bool {
-        self.normal.iter().chain(&self.reduce).any(|e| e.contains(&op))
+        self.normal
+            .iter()
+            .chain(&self.reduce)
+            .any(|e| e.contains(&op))
     }
 
     /// All edges of a cell in index order.

@@ -204,7 +204,15 @@ impl DartsNetwork {
                 c_cur *= 2;
                 spatial = spatial.div_ceil(2);
             }
-            let cell = EvalCell::new(genotype, c_pp, c_p, c_cur, reduction, reduction_prev, device);
+            let cell = EvalCell::new(
+                genotype,
+                c_pp,
+                c_p,
+                c_cur,
+                reduction,
+                reduction_prev,
+                device,
+            );
             let multiplier = cell.concat.len();
             cells.push(cell);
             reduction_prev = reduction;

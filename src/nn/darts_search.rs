@@ -27,7 +27,13 @@ pub enum Preprocess {
 }
 
 impl Preprocess {
-    pub fn new(c_in: usize, c_out: usize, reduction_prev: bool, affine: bool, device: &Device) -> Self {
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        reduction_prev: bool,
+        affine: bool,
+        device: &Device,
+    ) -> Self {
         if reduction_prev {
             Preprocess::Reduce(FactorizedReduce::new(c_in, c_out, affine, device))
         } else {
@@ -97,8 +103,8 @@ impl SearchCell {
         let mut edge = 0;
         for _node in 0..DARTS_NODES {
             let mut sum = None;
-            for j in 0..states.len() {
-                let y = self.edges[edge].forward(states[j].clone(), &w.scalars[edge], bn);
+            for state in &states {
+                let y = self.edges[edge].forward(state.clone(), &w.scalars[edge], bn);
                 sum = add_opt(sum, y);
                 edge += 1;
             }
@@ -127,7 +133,13 @@ pub struct DartsSupernet {
 
 impl DartsSupernet {
     /// `c` initial channels, `layers` cells.
-    pub fn new(space: &SearchSpace, c: usize, layers: usize, input: InputShape, device: &Device) -> Self {
+    pub fn new(
+        space: &SearchSpace,
+        c: usize,
+        layers: usize,
+        input: InputShape,
+        device: &Device,
+    ) -> Self {
         let c_stem = STEM_MULTIPLIER * c;
         let stem = Conv::new(input.channels, c_stem, 3, 1, 1, 1, 1, device);
         let stem_bn = Bn::new(c_stem, true, device);

@@ -47,6 +47,8 @@ impl SupernetConfig {
 }
 
 /// The network half of a supernet.
+// Module handles are small; the size is what clippy sees of unboxed tensor handles.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum SearchNet {
     Darts(DartsSupernet),
@@ -64,7 +66,13 @@ impl Alphas {
     /// `1e-3 * randn`, as DARTS initialises them.
     pub fn new(space: &SearchSpace, device: &Device) -> Self {
         let shape = [space.num_edges(), space.num_ops()];
-        let init = || Param::from_tensor(Tensor::random(shape, Distribution::Normal(0.0, 1e-3), device));
+        let init = || {
+            Param::from_tensor(Tensor::random(
+                shape,
+                Distribution::Normal(0.0, 1e-3),
+                device,
+            ))
+        };
         Alphas {
             normal: init(),
             reduce: (space.family == Family::Darts).then(init),
@@ -139,7 +147,9 @@ impl SearchNet {
             SearchNet::Darts(net) => net.forward(
                 x,
                 &w.normal,
-                w.reduce.as_ref().expect("DARTS cells need reduction weights"),
+                w.reduce
+                    .as_ref()
+                    .expect("DARTS cells need reduction weights"),
                 bn,
             ),
             SearchNet::Nb201(net) => net.forward(x, &w.normal, bn),
@@ -221,7 +231,11 @@ impl WeightPlan {
             None => {}
         }
         let active = (0..edges)
-            .map(|e| (0..ops).map(|o| keep[e][o] != 0.0 || fixed[e][o] != 0.0).collect())
+            .map(|e| {
+                (0..ops)
+                    .map(|o| keep[e][o] != 0.0 || fixed[e][o] != 0.0)
+                    .collect()
+            })
             .collect();
         let identity = mask.is_none() && proj.is_free();
         WeightPlan {
@@ -267,7 +281,11 @@ pub fn weight_plans(
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let cell = if i == 0 { CellType::Normal } else { CellType::Reduce };
+            let cell = if i == 0 {
+                CellType::Normal
+            } else {
+                CellType::Reduce
+            };
             let m = mask.and_then(|(c, m)| (c == cell).then_some(m));
             WeightPlan::new(p, ops, m)
         })

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::{Method, SearchConfig};
-use crate::data::{self, Augment, BatchRequest, Dataset, DatasetKind, ImageSet, Normalize, Prefetcher};
+use crate::data::{
+    self, Augment, BatchRequest, Dataset, DatasetKind, ImageSet, Normalize, Prefetcher,
+};
 use crate::device::SelectedDevice;
 use crate::job::{Control, Event, Sink};
 use crate::nn::InputShape;
@@ -255,7 +257,12 @@ pub fn restore_supernet(
     let inner = device.clone();
     let mut sgd = Sgd::new(cfg.weights.momentum, cfg.weights.weight_decay);
     sgd.import("sgd", &ckpt.tensors, &inner);
-    let mut adam = Adam::new(cfg.alpha.beta1, cfg.alpha.beta2, cfg.alpha.eps, cfg.alpha.weight_decay);
+    let mut adam = Adam::new(
+        cfg.alpha.beta1,
+        cfg.alpha.beta2,
+        cfg.alpha.eps,
+        cfg.alpha.weight_decay,
+    );
     let state: LoopState =
         serde_json::from_value(ckpt.state.clone()).context("checkpoint loop state")?;
     adam.import("adam", &ckpt.tensors, &state.adam, &inner);
@@ -315,7 +322,9 @@ pub fn evaluate(
     let net = model.net.valid();
     let probs: Vec<Tensor<2>> = probs.iter().map(|p| p.clone().detach().inner()).collect();
     let w = crate::nn::supernet::arch_weights(probs, plans);
-    let aug = augment.map(|(a, _)| a.clone()).unwrap_or_else(Augment::none);
+    let aug = augment
+        .map(|(a, _)| a.clone())
+        .unwrap_or_else(Augment::none);
     let seed = augment.map(|(_, s)| s).unwrap_or(0);
     let order: Vec<u32> = if augment.is_some() {
         data::epoch_permutation(indices.len(), seed)
@@ -337,7 +346,7 @@ pub fn evaluate(
     let mut loss_sum: Option<Tensor<1>> = None;
     let mut correct_sum: Option<Tensor<1, Int>> = None;
     let mut count = 0usize;
-    for batch in Prefetcher::new(data.train.clone(), data.normalize.clone(), requests.into_iter()) {
+    for batch in Prefetcher::new(data.train.clone(), data.normalize.clone(), requests) {
         let b = DeviceBatch::new(&batch, device);
         let logits = net.forward(b.x, &w, bn);
         let loss = steps::cross_entropy(logits.clone(), b.y.clone()).mul_scalar(b.len as f64);
@@ -407,18 +416,27 @@ pub fn run_search(
             ve < e || (ve == e && v["kind"] == "step" && vs <= s)
         };
         retain_jsonl(&run.metrics(), keep)?;
-        retain_jsonl(&run.alpha(), |v| v["epoch"].as_u64().unwrap_or(0) as usize <= e)?;
+        retain_jsonl(&run.alpha(), |v| {
+            v["epoch"].as_u64().unwrap_or(0) as usize <= e
+        })?;
         (model, sgd, adam, state)
     } else {
         if resume {
-            sink(&Event::Note("no checkpoint yet: starting the run from the beginning".into()));
+            sink(&Event::Note(
+                "no checkpoint yet: starting the run from the beginning".into(),
+            ));
             for f in [run.metrics(), run.alpha(), run.events()] {
                 let _ = std::fs::remove_file(f);
             }
         }
         let model = init_supernet(&cfg, data.input, &dev);
         let sgd = Sgd::new(cfg.weights.momentum, cfg.weights.weight_decay);
-        let adam = Adam::new(cfg.alpha.beta1, cfg.alpha.beta2, cfg.alpha.eps, cfg.alpha.weight_decay);
+        let adam = Adam::new(
+            cfg.alpha.beta1,
+            cfg.alpha.beta2,
+            cfg.alpha.eps,
+            cfg.alpha.weight_decay,
+        );
         let state = LoopState {
             epoch: 0,
             step: 0,
@@ -446,7 +464,10 @@ pub fn run_search(
     };
     run.write_status(&status("running", state.epoch, String::new()))?;
     let started = Event::Started {
-        job: format!("search {} {} on {}", cfg.space, cfg.method, data.dataset_name),
+        job: format!(
+            "search {} {} on {}",
+            cfg.space, cfg.method, data.dataset_name
+        ),
         run_dir: run.root.display().to_string(),
         device: device.description.clone(),
         epochs: cfg.epochs,
@@ -468,7 +489,10 @@ pub fn run_search(
         let steps_total = n_w.div_ceil(bs);
         let plans = weight_plans(&state.projections, space.num_ops(), None);
         let alpha_active = cfg.method.trains_alpha()
-            && state.projections.iter().any(|p| !p.undecided_edges().is_empty());
+            && state
+                .projections
+                .iter()
+                .any(|p| !p.undecided_edges().is_empty());
 
         sink(&Event::EpochStarted {
             epoch,
@@ -477,7 +501,10 @@ pub fn run_search(
             start_step: state.step,
         });
 
-        let perm = data::epoch_permutation(n_w, data::stream_seed(cfg.seed, data::stream::WEIGHT_ORDER, epoch as u64, 0));
+        let perm = data::epoch_permutation(
+            n_w,
+            data::stream_seed(cfg.seed, data::stream::WEIGHT_ORDER, epoch as u64, 0),
+        );
         let mut requests = Vec::new();
         for s in state.step..steps_total {
             let w_idx: Vec<u32> = perm[s * bs..((s + 1) * bs).min(n_w)]
@@ -487,7 +514,12 @@ pub fn run_search(
             requests.push(BatchRequest {
                 indices: w_idx,
                 augment: data.augment.clone(),
-                seed: data::stream_seed(cfg.seed, data::stream::WEIGHT_AUGMENT, epoch as u64, s as u64),
+                seed: data::stream_seed(
+                    cfg.seed,
+                    data::stream::WEIGHT_AUGMENT,
+                    epoch as u64,
+                    s as u64,
+                ),
             });
             if alpha_active {
                 let k = bs.min(data.alpha_half.len());
@@ -499,16 +531,23 @@ pub fn run_search(
                 requests.push(BatchRequest {
                     indices: a_idx,
                     augment: data.augment.clone(),
-                    seed: data::stream_seed(cfg.seed, data::stream::ALPHA_AUGMENT, epoch as u64, s as u64),
+                    seed: data::stream_seed(
+                        cfg.seed,
+                        data::stream::ALPHA_AUGMENT,
+                        epoch as u64,
+                        s as u64,
+                    ),
                 });
             }
         }
-        let mut batches = Prefetcher::new(data.train.clone(), data.normalize.clone(), requests.into_iter());
+        let mut batches = Prefetcher::new(data.train.clone(), data.normalize.clone(), requests);
 
         let mut train_sums = DeviceSums::new();
         let mut alpha_sums = DeviceSums::new();
         let mut window_images = 0usize;
         let mut window_clock = Instant::now();
+        let mut epoch_images = 0usize;
+        let epoch_clock = Instant::now();
 
         let mut step = state.step;
         while step < steps_total {
@@ -517,11 +556,24 @@ pub fn run_search(
                 state.step = step;
                 state.elapsed = elapsed(&clock);
                 save_checkpoint(&run, &model, &sgd, &adam, &state)?;
-                let msg = format!("interrupted at epoch {epoch}, step {step}: checkpoint saved; continue with `darts-pt search --resume {}`", run.root.display());
-                run.append(&run.events(), &serde_json::json!({"event": "interrupted", "epoch": epoch, "step": step}))?;
+                let msg = format!(
+                    "interrupted at epoch {epoch}, step {step}: checkpoint saved; continue with `darts-pt search --resume {}`",
+                    run.root.display()
+                );
+                run.append(
+                    &run.events(),
+                    &serde_json::json!({"event": "interrupted", "epoch": epoch, "step": step}),
+                )?;
                 run.write_status(&status("interrupted", epoch, msg.clone()))?;
-                sink(&Event::Checkpoint { epoch, step, path: run.checkpoint().display().to_string() });
-                sink(&Event::Finished { state: "interrupted".into(), message: msg });
+                sink(&Event::Checkpoint {
+                    epoch,
+                    step,
+                    path: run.checkpoint().display().to_string(),
+                });
+                sink(&Event::Finished {
+                    state: "interrupted".into(),
+                    message: msg,
+                });
                 return Ok(SearchEnd::Interrupted { epoch, step });
             }
             let w_batch = batches.next().context("the data loader stopped early")?;
@@ -530,14 +582,27 @@ pub fn run_search(
             } else {
                 None
             };
-            train_dev.seed(data::stream_seed(cfg.seed, DEVICE_STREAM, epoch as u64, step as u64));
+            train_dev.seed(data::stream_seed(
+                cfg.seed,
+                DEVICE_STREAM,
+                epoch as u64,
+                step as u64,
+            ));
             let wb = DeviceBatch::new(&w_batch, &train_dev);
 
             if let Some(a) = &a_batch {
                 let ab = DeviceBatch::new(a, &train_dev);
                 let stats = match cfg.method {
                     Method::Darts2 => alpha_step_second_order(
-                        &mut model, &mut adam, &sgd, cfg.alpha.lr, lr, cfg.unrolled_r, &wb, &ab, &plans,
+                        &mut model,
+                        &mut adam,
+                        &sgd,
+                        cfg.alpha.lr,
+                        lr,
+                        cfg.unrolled_r,
+                        &wb,
+                        &ab,
+                        &plans,
                     ),
                     _ => alpha_step(&mut model, &mut adam, cfg.alpha.lr, &ab, &plans),
                 };
@@ -547,14 +612,35 @@ pub fn run_search(
             let probs = detached_probs(&model);
             let probs = match cfg.method {
                 Method::SdartsRs => steps::perturb_uniform(probs, eps),
-                Method::SdartsAdv => steps::perturb_adversarial(&model, probs, eps, cfg.sdarts.adv_steps, &wb, &plans),
+                Method::SdartsAdv => steps::perturb_adversarial(
+                    &model,
+                    probs,
+                    eps,
+                    cfg.sdarts.adv_steps,
+                    &wb,
+                    &plans,
+                ),
                 _ => probs,
             };
-            let stats = steps::weight_step(&mut model, &mut sgd, lr, cfg.weights.grad_clip, &wb, probs, &plans);
+            let stats = steps::weight_step(
+                &mut model,
+                &mut sgd,
+                lr,
+                cfg.weights.grad_clip,
+                &wb,
+                probs,
+                &plans,
+            );
             train_sums.add(step, stats);
             window_images += wb.len;
+            epoch_images += wb.len;
             step += 1;
-            sink(&Event::Step { epoch, step, steps: steps_total, images: wb.len });
+            sink(&Event::Step {
+                epoch,
+                step,
+                steps: steps_total,
+                images: wb.len,
+            });
 
             let log_now = cfg.log_every > 0 && step % cfg.log_every == 0 && step < steps_total;
             if log_now {
@@ -562,7 +648,20 @@ pub fn run_search(
                     Err(bad) => return diverged(&run, &status, sink, epoch, bad),
                     Ok(()) => {
                         let secs = window_clock.elapsed().as_secs_f64().max(1e-9);
-                        let r = metrics_line("step", epoch, step, steps_total, &state.sums, lr, &cfg, eps, bs, elapsed(&clock), window_images as f64 / secs, None);
+                        let r = metrics_line(
+                            "step",
+                            epoch,
+                            step,
+                            steps_total,
+                            &state.sums,
+                            lr,
+                            &cfg,
+                            eps,
+                            bs,
+                            elapsed(&clock),
+                            window_images as f64 / secs,
+                            None,
+                        );
                         window_images = 0;
                         window_clock = Instant::now();
                         r
@@ -577,21 +676,46 @@ pub fn run_search(
             return diverged(&run, &status, sink, epoch, bad);
         }
 
+        let epoch_rate = epoch_images as f64 / epoch_clock.elapsed().as_secs_f64().max(1e-9);
         // End of epoch: held-out accuracy in eval mode, SGAS decisions, records, checkpoint.
         let valid = if cfg.eval_each_epoch {
             let probs = detached_probs(&model);
-            Some(evaluate(&model, &probs, &plans, &data, &data.alpha_half, 256.max(bs), None, crate::nn::bn::BnMode::Eval, &dev))
+            Some(evaluate(
+                &model,
+                &probs,
+                &plans,
+                &data,
+                &data.alpha_half,
+                256.max(bs),
+                None,
+                crate::nn::bn::BnMode::Eval,
+                &dev,
+            ))
         } else {
             None
         };
-        let secs = window_clock.elapsed().as_secs_f64().max(1e-9);
-        let rec = metrics_line("epoch", epoch, steps_total, steps_total, &state.sums, lr, &cfg, eps, bs, elapsed(&clock), window_images as f64 / secs, valid);
+        let rec = metrics_line(
+            "epoch",
+            epoch,
+            steps_total,
+            steps_total,
+            &state.sums,
+            lr,
+            &cfg,
+            eps,
+            bs,
+            elapsed(&clock),
+            epoch_rate,
+            valid,
+        );
         run.append(&run.metrics(), &rec)?;
         sink(&Event::Metrics(rec));
 
         if cfg.method == Method::Sgas {
             let host = probabilities_host(&model);
-            sgas_epoch_end(&cfg, &space, &cells, &host, &mut state, epoch, &run, sink, false)?;
+            sgas_epoch_end(
+                &cfg, &space, &cells, &host, &mut state, epoch, &run, sink, false,
+            )?;
         }
 
         let arec = alpha_record(epoch + 1, &model);
@@ -603,20 +727,41 @@ pub fn run_search(
         state.sums = EpochSums::default();
         state.elapsed = elapsed(&clock);
         save_checkpoint(&run, &model, &sgd, &adam, &state)?;
-        sink(&Event::Checkpoint { epoch: state.epoch, step: 0, path: run.checkpoint().display().to_string() });
+        sink(&Event::Checkpoint {
+            epoch: state.epoch,
+            step: 0,
+            path: run.checkpoint().display().to_string(),
+        });
         run.write_status(&status("running", state.epoch, String::new()))?;
     }
 
-    if cfg.method == Method::Sgas && state.projections.iter().any(|p| !p.undecided_edges().is_empty()) {
+    if cfg.method == Method::Sgas
+        && state
+            .projections
+            .iter()
+            .any(|p| !p.undecided_edges().is_empty())
+    {
         let host = probabilities_host(&model);
-        sgas_epoch_end(&cfg, &space, &cells, &host, &mut state, cfg.epochs, &run, sink, true)?;
+        sgas_epoch_end(
+            &cfg, &space, &cells, &host, &mut state, cfg.epochs, &run, sink, true,
+        )?;
         save_checkpoint(&run, &model, &sgd, &adam, &state)?;
     }
 
-    let msg = format!("search finished: {} epochs in {:.1} s", cfg.epochs, elapsed(&clock));
+    let msg = format!(
+        "search finished: {} epochs in {:.1} s",
+        cfg.epochs,
+        elapsed(&clock)
+    );
     run.write_status(&status("finished", cfg.epochs, msg.clone()))?;
-    run.append(&run.events(), &serde_json::json!({"event": "finished", "epoch": cfg.epochs}))?;
-    sink(&Event::Finished { state: "finished".into(), message: msg });
+    run.append(
+        &run.events(),
+        &serde_json::json!({"event": "finished", "epoch": cfg.epochs}),
+    )?;
+    sink(&Event::Finished {
+        state: "finished".into(),
+        message: msg,
+    });
     Ok(SearchEnd::Finished)
 }
 
@@ -626,7 +771,11 @@ fn fold_sums(host: &mut EpochSums, train: &mut DeviceSums, alpha: &mut DeviceSum
 }
 
 /// Reads the device sums into the host sums; `Err(step)` names the first non-finite loss.
-fn check_window(host: &mut EpochSums, train: &mut DeviceSums, alpha: &mut DeviceSums) -> Result<(), usize> {
+fn check_window(
+    host: &mut EpochSums,
+    train: &mut DeviceSums,
+    alpha: &mut DeviceSums,
+) -> Result<(), usize> {
     let (l, c, n, bad_t) = train.read();
     let (al, ac, an, bad_a) = alpha.read();
     host.train_loss += l;
@@ -655,9 +804,15 @@ fn diverged(
         "the loss became NaN or infinite at epoch {epoch}, step {step}; the run stopped and the last good checkpoint ({}) was kept",
         run.checkpoint().display()
     );
-    run.append(&run.events(), &serde_json::json!({"event": "diverged", "epoch": epoch, "step": step}))?;
+    run.append(
+        &run.events(),
+        &serde_json::json!({"event": "diverged", "epoch": epoch, "step": step}),
+    )?;
     run.write_status(&status("diverged", epoch, msg.clone()))?;
-    sink(&Event::Finished { state: "diverged".into(), message: msg });
+    sink(&Event::Finished {
+        state: "diverged".into(),
+        message: msg,
+    });
     Ok(SearchEnd::Diverged { epoch, step })
 }
 
@@ -710,11 +865,14 @@ fn sgas_epoch_end(
     sink: Sink,
     finalize: bool,
 ) -> Result<()> {
-    let decide_now = finalize || sgas::is_decision_epoch(epoch, cfg.sgas.warmup, cfg.sgas.decision_freq);
+    let decide_now =
+        finalize || sgas::is_decision_epoch(epoch, cfg.sgas.warmup, cfg.sgas.decision_freq);
     loop {
         let mut decided_any = false;
         for (i, cell) in cells.iter().enumerate() {
-            let ops: Vec<Vec<_>> = (0..space.num_edges()).map(|e| space.ops(*cell, e).to_vec()).collect();
+            let ops: Vec<Vec<_>> = (0..space.num_edges())
+                .map(|e| space.ops(*cell, e).to_vec())
+                .collect();
             if decide_now
                 && let Some((edge, op, score, pruned)) = sgas::decide(
                     &mut state.projections[i],

@@ -68,7 +68,12 @@ pub fn scores(
                 }
                 let total: f64 = history
                     .iter()
-                    .map(|h| h[e].iter().zip(&dists[e]).map(|(a, b)| a.min(*b)).sum::<f64>())
+                    .map(|h| {
+                        h[e].iter()
+                            .zip(&dists[e])
+                            .map(|(a, b)| a.min(*b))
+                            .sum::<f64>()
+                    })
                     .sum();
                 total / history.len() as f64
             })
@@ -143,7 +148,7 @@ pub fn decide(
 
 /// Whether SGAS decides at the end of epoch `epoch`.
 pub fn is_decision_epoch(epoch: usize, warmup: usize, freq: usize) -> bool {
-    epoch >= warmup && (epoch - warmup) % freq.max(1) == 0
+    epoch >= warmup && (epoch - warmup).is_multiple_of(freq.max(1))
 }
 
 #[cfg(test)]
@@ -174,8 +179,26 @@ mod tests {
     fn none_mass_lowers_importance() {
         let ops = vec![crate::space::DARTS8_OPS.to_vec(); 2];
         let probs = vec![
-            vec![0.9, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0],
-            vec![0.0, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0, 0.1 / 7.0, 0.9],
+            vec![
+                0.9,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+            ],
+            vec![
+                0.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.1 / 7.0,
+                0.9,
+            ],
         ];
         let s = scores(&probs, &ops, &[], 1);
         assert!(s[1] > s[0]);

@@ -67,7 +67,11 @@ impl StepStats {
 
 /// softmax(alpha) per cell type, detached from alpha.
 pub fn detached_probs(model: &Supernet) -> Vec<Tensor<2>> {
-    model.probabilities().into_iter().map(|p| p.detach()).collect()
+    model
+        .probabilities()
+        .into_iter()
+        .map(|p| p.detach())
+        .collect()
 }
 
 /// First-order alpha step (DARTS's `Architect.step` with `unrolled=False`): cross-entropy on
@@ -140,7 +144,12 @@ pub fn perturb_uniform(probs: Vec<Tensor<2>>, eps: f64) -> Vec<Tensor<2>> {
         .collect()
 }
 
-fn eval_loss(net: &SearchNet, probs: Vec<Tensor<2>>, plans: &[WeightPlan], b: &DeviceBatch) -> Tensor<1> {
+fn eval_loss(
+    net: &SearchNet,
+    probs: Vec<Tensor<2>>,
+    plans: &[WeightPlan],
+    b: &DeviceBatch,
+) -> Tensor<1> {
     let w = arch_weights(probs, plans);
     cross_entropy(net.forward(b.x.clone(), &w, BnMode::Eval), b.y.clone())
 }
@@ -163,7 +172,10 @@ pub fn perturb_adversarial(
     let mut current = perturb_uniform(originals.clone(), eps);
     let step_size = 2.0 * eps / steps.max(1) as f64;
     for _ in 0..steps {
-        let leaves: Vec<Tensor<2>> = current.iter().map(|p| p.clone().detach().require_grad()).collect();
+        let leaves: Vec<Tensor<2>> = current
+            .iter()
+            .map(|p| p.clone().detach().require_grad())
+            .collect();
         let loss = eval_loss(&net, leaves.clone(), plans, batch);
         let grads = loss.backward();
         current = leaves
@@ -171,7 +183,11 @@ pub fn perturb_adversarial(
             .zip(&originals)
             .map(|(p, p0)| {
                 let g = p.grad(&grads).expect("probabilities receive a gradient");
-                let stepped = p.clone().detach().inner().add(g.sign().mul_scalar(step_size));
+                let stepped = p
+                    .clone()
+                    .detach()
+                    .inner()
+                    .add(g.sign().mul_scalar(step_size));
                 let stepped = Tensor::from_inner(stepped);
                 let delta = stepped.sub(p0.clone()).clamp(-eps, eps);
                 project_rows(p0.clone().add(delta))
@@ -224,7 +240,10 @@ pub fn unrolled_alpha_grad(
 ) -> (GradSet, StepStats) {
     // 1. grad_w L_train(w, alpha) at the current weights.
     let w_train = arch_weights(detached_probs(model), plans);
-    let loss = cross_entropy(model.net.forward(train.x.clone(), &w_train, BnMode::Batch), train.y.clone());
+    let loss = cross_entropy(
+        model.net.forward(train.x.clone(), &w_train, BnMode::Batch),
+        train.y.clone(),
+    );
     let g_w = GradSet::from_backward(&model.net, &loss.backward());
 
     // 2. The virtual step w' (no clipping, as the reference architect).
@@ -258,7 +277,10 @@ pub fn unrolled_alpha_grad(
             Some(w.add(vv.mul(r.clone()).mul_scalar(sign)))
         });
         let w = arch_weights(model.probabilities(), plans);
-        let loss = cross_entropy(net.forward(train.x.clone(), &w, BnMode::Batch), train.y.clone());
+        let loss = cross_entropy(
+            net.forward(train.x.clone(), &w, BnMode::Batch),
+            train.y.clone(),
+        );
         GradSet::from_backward(&model.alphas, &loss.backward())
     };
     let g_plus = shifted(1.0);
@@ -299,7 +321,10 @@ pub fn map_weights(
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
             let path = self.path.join(".");
-            if matches!(self.path.last().map(String::as_str), Some("running_mean" | "running_var")) {
+            if matches!(
+                self.path.last().map(String::as_str),
+                Some("running_mean" | "running_var")
+            ) {
                 return param;
             }
             let (f, trainable) = (&mut self.f, self.trainable);

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::genotype::{DartsGenotype, Gene, Genotype, Nb201Genotype};
-use crate::space::{CellType, DARTS_NODES, Family, OpKind, SearchSpace, darts_edges, darts_node_edges};
+use crate::space::{
+    CellType, DARTS_NODES, Family, OpKind, SearchSpace, darts_edges, darts_node_edges,
+};
 
 /// The strongest non-`none` operation of a row: (op index, weight), first maximum.
 fn best_non_none(row: &[f32], ops: &[OpKind]) -> Option<(usize, f32)> {
@@ -51,7 +53,8 @@ pub fn darts_cell(
         let mut ranked: Vec<(usize, usize, f32)> = range
             .clone()
             .map(|e| {
-                let (op, w) = best_non_none(&weights[e], space.ops(cell, e)).unwrap_or((0, f32::NEG_INFINITY));
+                let (op, w) = best_non_none(&weights[e], space.ops(cell, e))
+                    .unwrap_or((0, f32::NEG_INFINITY));
                 (e, op, w)
             })
             .collect();

@@ -20,7 +20,10 @@ use crate::nn::bn::BnMode;
 use crate::nn::supernet::{CellProjection, Supernet, WeightPlan, weight_plans};
 use crate::run::RunDir;
 use crate::search::steps::detached_probs;
-use crate::search::{SearchData, checkpoint_projections, checkpoint_sgas_order, evaluate, load_search_data, restore_supernet};
+use crate::search::{
+    SearchData, checkpoint_projections, checkpoint_sgas_order, evaluate, load_search_data,
+    restore_supernet,
+};
 use crate::space::{DARTS_NODES, Family, OpKind, SearchSpace, darts_edges, darts_node_edges};
 use pt::{Criterion, EdgeOrder, PtJob, PtSettings, PtState};
 
@@ -38,7 +41,9 @@ impl std::str::FromStr for SelectMethod {
         match s {
             "magnitude" => Ok(SelectMethod::Magnitude),
             "pt" => Ok(SelectMethod::Pt),
-            _ => Err(format!("unknown selection method '{s}' (expected magnitude or pt)")),
+            _ => Err(format!(
+                "unknown selection method '{s}' (expected magnitude or pt)"
+            )),
         }
     }
 }
@@ -138,7 +143,10 @@ fn projected_weights(model: &Supernet, plans: &[WeightPlan]) -> Vec<Vec<Vec<f32>
 
 /// The genotype a finished projection encodes: each node's surviving edges (DARTS, in edge
 /// order, as the tie-broken magnitude rule lists weight-1 edges) or each edge's op (NB201).
-pub fn genotype_from_projection(space: &SearchSpace, projections: &[CellProjection]) -> Result<Genotype> {
+pub fn genotype_from_projection(
+    space: &SearchSpace,
+    projections: &[CellProjection],
+) -> Result<Genotype> {
     match space.family {
         Family::Darts => {
             let edges = darts_edges();
@@ -151,7 +159,10 @@ pub fn genotype_from_projection(space: &SearchSpace, projections: &[CellProjecti
                         .filter(|e| !p.removed[*e] && p.decided[*e].is_some())
                         .collect();
                     if kept.len() != 2 {
-                        bail!("{cell} cell node {node} has {} selected inputs, expected 2", kept.len());
+                        bail!(
+                            "{cell} cell node {node} has {} selected inputs, expected 2",
+                            kept.len()
+                        );
                     }
                     for e in kept {
                         let op = space.ops(*cell, e)[p.decided[e].expect("decided")];
@@ -192,7 +203,9 @@ fn lookup(table: Option<&Path>, g: &Genotype, sink: Sink) -> Option<Nb201Entry> 
             }
         },
         Err(e) => {
-            sink(&Event::Note(format!("cannot read the NAS-Bench-201 table: {e}")));
+            sink(&Event::Note(format!(
+                "cannot read the NAS-Bench-201 table: {e}"
+            )));
             None
         }
     }
@@ -215,7 +228,10 @@ pub fn run_select(
     let run = RunDir::open(&req.run)?;
     let cfg = SearchConfig::from_toml_file(&run.config())?;
     if !run.checkpoint().exists() {
-        bail!("{}: the run has no checkpoint yet; run or resume its search first", run.root.display());
+        bail!(
+            "{}: the run has no checkpoint yet; run or resume its search first",
+            run.root.display()
+        );
     }
     if let Some(s) = run.read_status()
         && s.state != "finished"
@@ -232,7 +248,11 @@ pub fn run_select(
     let (model, _sgd, adam) = restore_supernet(&cfg, data.input, &ckpt, &dev)?;
     let search_proj = checkpoint_projections(&ckpt)?;
     let seed = req.seed.unwrap_or(cfg.seed);
-    let eval_batch = if cfg.pt.eval_batch_size > 0 { cfg.pt.eval_batch_size } else { cfg.batch_size };
+    let eval_batch = if cfg.pt.eval_batch_size > 0 {
+        cfg.pt.eval_batch_size
+    } else {
+        cfg.batch_size
+    };
 
     match req.method {
         SelectMethod::Magnitude => {
@@ -267,7 +287,10 @@ pub fn run_select(
                 nb201,
             };
             write_selection(&run, &record, req.out.as_deref())?;
-            Ok(Some(SelectOutcome { record, model: None }))
+            Ok(Some(SelectOutcome {
+                record,
+                model: None,
+            }))
         }
         SelectMethod::Pt => {
             let fixed_alpha = req.fixed_alpha || cfg.method == Method::FixedAlpha;
@@ -338,7 +361,15 @@ pub fn run_select(
             let mut progress_writer = |state: &PtState| -> Result<()> {
                 write_selection(&run, &base(state, false), None)
             };
-            let Some((model, state)) = job.run(model, adam, resume_ckpt, sink, control, &mut progress_writer)? else {
+            let Some((model, state)) = job.run(
+                model,
+                adam,
+                resume_ckpt,
+                sink,
+                control,
+                &mut progress_writer,
+            )?
+            else {
                 sink(&Event::Finished {
                     state: "interrupted".into(),
                     message: format!(
@@ -351,7 +382,8 @@ pub fn run_select(
             let genotype = genotype_from_projection(&space, &state.projections)?;
             let plans = weight_plans(&state.projections, space.num_ops(), None);
             let weights = projected_weights(&model, &plans);
-            let acc_after = supernet_acc(&model, &state.projections, &space, &data, eval_batch, &dev);
+            let acc_after =
+                supernet_acc(&model, &state.projections, &space, &data, eval_batch, &dev);
             let mut record = base(&state, true);
             record.nb201 = lookup(req.table.as_deref(), &genotype, sink);
             record.genotype = Some(genotype.to_string());
@@ -376,7 +408,8 @@ pub fn projection_of(genotype: &Genotype, space: &SearchSpace) -> Result<Vec<Cel
             for e in 0..edges {
                 let op = g.ops[e];
                 p.decided[e] = Some(
-                    space.ops(crate::space::CellType::Normal, e)
+                    space
+                        .ops(crate::space::CellType::Normal, e)
                         .iter()
                         .position(|o| *o == op)
                         .with_context(|| format!("{op} is not a candidate on edge {e}"))?,
@@ -416,5 +449,16 @@ pub fn supernet_acc(
 ) -> f64 {
     let plans = weight_plans(projections, space.num_ops(), None);
     let probs = detached_probs(model);
-    evaluate(model, &probs, &plans, data, &data.alpha_half, batch, None, BnMode::Batch, device).1
+    evaluate(
+        model,
+        &probs,
+        &plans,
+        data,
+        &data.alpha_half,
+        batch,
+        None,
+        BnMode::Batch,
+        device,
+    )
+    .1
 }

@@ -11,6 +11,7 @@
 //! as a side effect of every scoring pass, so its later passes see statistics perturbed by the
 //! earlier masks. Here a pass leaves weights and statistics exactly as it found them.
 
+use std::cmp::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -148,7 +149,7 @@ pub fn default_tune_epochs(space: &SearchSpace, proj_intv: usize) -> usize {
 
 /// Whether a decision event fires at the start of tuning epoch `epoch`.
 pub fn is_event_epoch(epoch: usize, intv: usize, tune_epochs: usize, family: Family) -> bool {
-    epoch % intv.max(1) == 0 || (family == Family::Nb201 && epoch + 1 == tune_epochs)
+    epoch.is_multiple_of(intv.max(1)) || (family == Family::Nb201 && epoch + 1 == tune_epochs)
 }
 
 /// The evaluation passes PT will make in total (for progress). Each event scores the
@@ -176,6 +177,17 @@ pub struct PtJob<'a> {
     pub label: String,
 }
 
+/// Where a decision happens: cell type (and its index), epoch, the supernet accuracy before it,
+/// and the planned number of passes (for progress).
+#[derive(Clone, Copy, Debug)]
+struct At {
+    ci: usize,
+    cell: CellType,
+    epoch: usize,
+    acc_before: f64,
+    total: usize,
+}
+
 /// Index of the first minimum (strict <) or, for loss, the first maximum (strict >).
 pub fn choose_op(criterion: Criterion, acc: &[f64], loss: &[f64]) -> usize {
     let mut best = 0;
@@ -197,8 +209,8 @@ pub fn choose_removal(criterion: Criterion, acc: &[f64], loss: &[f64]) -> usize 
     let mut best = 0;
     for i in 1..acc.len() {
         let take = match criterion {
-            Criterion::Acc => !(acc[i] < acc[best]),
-            Criterion::Loss => !(loss[i] > loss[best]),
+            Criterion::Acc => acc[i].partial_cmp(&acc[best]) != Some(Ordering::Less),
+            Criterion::Loss => loss[i].partial_cmp(&loss[best]) != Some(Ordering::Greater),
         };
         if take {
             best = i;
@@ -270,14 +282,17 @@ impl PtJob<'_> {
         &self,
         model: &Supernet,
         state: &mut PtState,
-        ci: usize,
-        cell: CellType,
+        at: At,
         edge: usize,
-        epoch: usize,
-        acc_before: f64,
         sink: Sink,
-        total: usize,
     ) -> OpDecision {
+        let At {
+            ci,
+            cell,
+            epoch,
+            acc_before,
+            total,
+        } = at;
         let ops = self.space.ops(cell, edge).to_vec();
         let mut acc = Vec::with_capacity(ops.len());
         let mut loss = Vec::with_capacity(ops.len());
@@ -317,14 +332,17 @@ impl PtJob<'_> {
         &self,
         model: &Supernet,
         state: &mut PtState,
-        ci: usize,
-        cell: CellType,
+        at: At,
         node: usize,
-        epoch: usize,
-        acc_before: f64,
         sink: Sink,
-        total: usize,
     ) -> TopologyDecision {
+        let At {
+            ci,
+            cell,
+            epoch,
+            acc_before,
+            total,
+        } = at;
         let mut candidates: Vec<usize> = darts_node_edges(node)
             .filter(|e| !state.projections[ci].removed[*e])
             .collect();
@@ -340,7 +358,10 @@ impl PtJob<'_> {
                 sink(&Event::Evaluation {
                     index: state.evaluations,
                     total,
-                    label: format!("{cell} node {node}: without edge {edge} acc {:.2}%", 100.0 * a),
+                    label: format!(
+                        "{cell} node {node}: without edge {edge} acc {:.2}%",
+                        100.0 * a
+                    ),
                 });
             }
             let i = choose_removal(self.settings.criterion, &acc, &loss);
@@ -372,9 +393,19 @@ impl PtJob<'_> {
 
     /// The decision event at the start of tuning epoch `epoch` (one decision per cell type,
     /// normal first, no tuning in between). Returns false when nothing was left to decide.
-    fn event(&self, model: &Supernet, state: &mut PtState, epoch: usize, sink: Sink, total: usize) -> bool {
+    fn event(
+        &self,
+        model: &Supernet,
+        state: &mut PtState,
+        epoch: usize,
+        sink: Sink,
+        total: usize,
+    ) -> bool {
         let cells = self.cells();
-        let ops_pending = state.projections.iter().any(|p| !p.undecided_edges().is_empty());
+        let ops_pending = state
+            .projections
+            .iter()
+            .any(|p| !p.undecided_edges().is_empty());
         let (mut acc, _) = (self.score(model, state, None).1, ());
         let mut any = false;
         for (ci, cell) in cells.iter().enumerate() {
@@ -382,7 +413,14 @@ impl PtJob<'_> {
                 let Some(edge) = self.next_edge(state, ci, *cell, epoch) else {
                     continue;
                 };
-                let mut d = self.op_decision(model, state, ci, *cell, edge, epoch, acc, sink, total);
+                let at = At {
+                    ci,
+                    cell: *cell,
+                    epoch,
+                    acc_before: acc,
+                    total,
+                };
+                let mut d = self.op_decision(model, state, at, edge, sink);
                 acc = self.score(model, state, None).1;
                 d.acc_after = acc;
                 let summary = format!(
@@ -390,14 +428,19 @@ impl PtJob<'_> {
                     d.to,
                     d.from,
                     d.chosen_name,
-                    d.acc_without.iter().map(|a| format!("{:.1}", 100.0 * a)).collect::<Vec<_>>().join(" ")
+                    d.acc_without
+                        .iter()
+                        .map(|a| format!("{:.1}", 100.0 * a))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
                 let value = serde_json::json!({"event": "pt_op_decision", "summary": summary, "decision": d});
                 let _ = self.run.append(&self.run.events(), &value);
                 sink(&Event::Decision(value));
                 state.op_decisions.push(d);
                 any = true;
-            } else if self.space.family == Family::Darts && self.settings.order == EdgeOrder::Random {
+            } else if self.space.family == Family::Darts && self.settings.order == EdgeOrder::Random
+            {
                 let pending: Vec<usize> = (1..DARTS_NODES)
                     .filter(|n| !state.topology_done[ci][*n])
                     .collect();
@@ -405,10 +448,20 @@ impl PtJob<'_> {
                     continue;
                 }
                 let node = self.pick_random(&pending, epoch, ci, 1);
-                let mut d = self.topology_decision(model, state, ci, *cell, node, epoch, acc, sink, total);
+                let at = At {
+                    ci,
+                    cell: *cell,
+                    epoch,
+                    acc_before: acc,
+                    total,
+                };
+                let mut d = self.topology_decision(model, state, at, node, sink);
                 acc = self.score(model, state, None).1;
                 d.acc_after = acc;
-                let summary = format!("PT epoch {epoch}: {cell} node {node} keeps edges {:?}", d.kept);
+                let summary = format!(
+                    "PT epoch {epoch}: {cell} node {node} keeps edges {:?}",
+                    d.kept
+                );
                 let value = serde_json::json!({"event": "pt_topology_decision", "summary": summary, "decision": d});
                 let _ = self.run.append(&self.run.events(), &value);
                 sink(&Event::Decision(value));
@@ -420,10 +473,16 @@ impl PtJob<'_> {
     }
 
     fn done(&self, state: &PtState) -> bool {
-        let ops_done = state.projections.iter().all(|p| p.undecided_edges().is_empty());
+        let ops_done = state
+            .projections
+            .iter()
+            .all(|p| p.undecided_edges().is_empty());
         let topo_done = self.space.family == Family::Nb201
             || self.settings.order != EdgeOrder::Random
-            || state.topology_done.iter().all(|n| n[1..].iter().all(|d| *d));
+            || state
+                .topology_done
+                .iter()
+                .all(|n| n[1..].iter().all(|d| *d));
         ops_done && topo_done
     }
 
@@ -445,12 +504,18 @@ impl PtJob<'_> {
         let plans: Vec<WeightPlan> = weight_plans(&state.projections, self.space.num_ops(), None);
         let train_alpha = !self.settings.fixed_alpha
             && cfg.method.trains_alpha()
-            && state.projections.iter().any(|p| !p.undecided_edges().is_empty());
+            && state
+                .projections
+                .iter()
+                .any(|p| !p.undecided_edges().is_empty());
         let n_w = self.data.weight_half.len();
         let steps_total = n_w.div_ceil(bs);
         let seed = self.settings.seed;
         let e = 10_000 + epoch as u64;
-        let perm = data::epoch_permutation(n_w, data::stream_seed(seed, data::stream::WEIGHT_ORDER, e, 0));
+        let perm = data::epoch_permutation(
+            n_w,
+            data::stream_seed(seed, data::stream::WEIGHT_ORDER, e, 0),
+        );
         let mut requests = Vec::new();
         for s in 0..steps_total {
             requests.push(BatchRequest {
@@ -483,7 +548,11 @@ impl PtJob<'_> {
         let mut loss_sum: Option<Tensor<1>> = None;
         let mut count = 0usize;
         let clock = Instant::now();
-        let mut batches = Prefetcher::new(self.data.train.clone(), self.data.normalize.clone(), requests.into_iter());
+        let mut batches = Prefetcher::new(
+            self.data.train.clone(),
+            self.data.normalize.clone(),
+            requests,
+        );
         for step in 0..steps_total {
             if control.checkpoint_or_stop() {
                 return Ok(None);
@@ -499,10 +568,25 @@ impl PtJob<'_> {
             let probs = detached_probs(model);
             let probs = match cfg.method {
                 Method::SdartsRs => steps::perturb_uniform(probs, cfg.pt.epsilon),
-                Method::SdartsAdv => steps::perturb_adversarial(model, probs, cfg.pt.epsilon, cfg.sdarts.adv_steps, &wb, &plans),
+                Method::SdartsAdv => steps::perturb_adversarial(
+                    model,
+                    probs,
+                    cfg.pt.epsilon,
+                    cfg.sdarts.adv_steps,
+                    &wb,
+                    &plans,
+                ),
                 _ => probs,
             };
-            let stats = steps::weight_step(model, sgd, cfg.pt.lr, cfg.weights.grad_clip, &wb, probs, &plans);
+            let stats = steps::weight_step(
+                model,
+                sgd,
+                cfg.pt.lr,
+                cfg.weights.grad_clip,
+                &wb,
+                probs,
+                &plans,
+            );
             let l = stats.loss.mul_scalar(stats.len as f64);
             loss_sum = Some(match loss_sum {
                 Some(s) => s.add(l),
@@ -516,8 +600,9 @@ impl PtJob<'_> {
                 images: stats.len,
             });
         }
-        let loss = loss_sum
-            .map(|l| l.into_data().try_into_vec::<f32>().expect("f32")[0] as f64 / count.max(1) as f64);
+        let loss = loss_sum.map(|l| {
+            l.into_data().try_into_vec::<f32>().expect("f32")[0] as f64 / count.max(1) as f64
+        });
         let secs = clock.elapsed().as_secs_f64().max(1e-9);
         Ok(Some(MetricsRecord {
             kind: "tune".into(),
@@ -565,7 +650,8 @@ impl PtJob<'_> {
             ..PtState::default()
         };
         if let Some(ckpt) = resume {
-            let st: PtState = serde_json::from_value(ckpt.state.clone()).context("PT checkpoint state")?;
+            let st: PtState =
+                serde_json::from_value(ckpt.state.clone()).context("PT checkpoint state")?;
             model = crate::nn::params::load_named(model, &ckpt.section("model"))?;
             sgd.import("sgd", &ckpt.tensors, self.device);
             adam.import("adam", &ckpt.tensors, &st.adam, self.device);
@@ -582,7 +668,13 @@ impl PtJob<'_> {
         while state.epoch < tune_epochs {
             let epoch = state.epoch;
             let last = epoch + 1 == tune_epochs;
-            if is_event_epoch(epoch, self.settings.proj_intv, tune_epochs, self.space.family) || last {
+            if is_event_epoch(
+                epoch,
+                self.settings.proj_intv,
+                tune_epochs,
+                self.space.family,
+            ) || last
+            {
                 while self.event(&model, &mut state, epoch, sink, total) {
                     on_event(&state)?;
                     // At the last epoch, make every remaining decision.
@@ -594,7 +686,10 @@ impl PtJob<'_> {
             if control.is_cancelled() {
                 return Ok(None);
             }
-            let Some(rec) = self.tune_epoch(&mut model, &mut sgd, &mut adam, &state, epoch, sink, control)? else {
+            let Some(rec) = self.tune_epoch(
+                &mut model, &mut sgd, &mut adam, &state, epoch, sink, control,
+            )?
+            else {
                 return Ok(None);
             };
             let _ = self.run.append(&self.run.metrics(), &rec);
@@ -640,24 +735,37 @@ mod tests {
     #[test]
     fn ties_follow_the_reference_code() {
         // Operations: first minimum of accuracy.
-        assert_eq!(choose_op(Criterion::Acc, &[0.5, 0.3, 0.3, 0.9], &[0.0; 4]), 1);
+        assert_eq!(
+            choose_op(Criterion::Acc, &[0.5, 0.3, 0.3, 0.9], &[0.0; 4]),
+            1
+        );
         // Loss: first maximum.
         assert_eq!(choose_op(Criterion::Loss, &[0.0; 3], &[1.0, 2.0, 2.0]), 1);
         // Edge removal: last maximum of accuracy.
-        assert_eq!(choose_removal(Criterion::Acc, &[0.7, 0.8, 0.8, 0.1], &[0.0; 4]), 2);
-        assert_eq!(choose_removal(Criterion::Loss, &[0.0; 3], &[0.5, 0.2, 0.2]), 2);
+        assert_eq!(
+            choose_removal(Criterion::Acc, &[0.7, 0.8, 0.8, 0.1], &[0.0; 4]),
+            2
+        );
+        assert_eq!(
+            choose_removal(Criterion::Loss, &[0.0; 3], &[0.5, 0.2, 0.2]),
+            2
+        );
     }
 
     #[test]
     fn schedule_matches_the_spec() {
         let darts = SpaceId::Darts.space();
         assert_eq!(default_tune_epochs(&darts, 5), 81);
-        let events: Vec<usize> = (0..81).filter(|e| is_event_epoch(*e, 5, 81, Family::Darts)).collect();
+        let events: Vec<usize> = (0..81)
+            .filter(|e| is_event_epoch(*e, 5, 81, Family::Darts))
+            .collect();
         assert_eq!(events.len(), 17);
         assert_eq!(events.last(), Some(&80));
         let nb = SpaceId::Nb201.space();
         assert_eq!(default_tune_epochs(&nb, 5), 25);
-        let events: Vec<usize> = (0..25).filter(|e| is_event_epoch(*e, 5, 25, Family::Nb201)).collect();
+        let events: Vec<usize> = (0..25)
+            .filter(|e| is_event_epoch(*e, 5, 25, Family::Nb201))
+            .collect();
         assert_eq!(events, vec![0, 5, 10, 15, 20, 24]);
         // 3 + (4 + 3) + (5 + 4 + 3) = 22 topology passes per cell type.
         let with = planned_passes(&darts, true);

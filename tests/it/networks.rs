@@ -59,7 +59,10 @@ fn nb201(text: &str) -> Nb201Genotype {
 fn darts_v2_has_exactly_the_published_parameter_count() {
     let net = DartsNetwork::new(&darts(DARTS_V2), 36, 20, true, InputShape::CIFAR10, &cpu());
     assert_eq!(count_params(&net, Some("aux")), 3_349_342);
-    assert!(count_params(&net, None) > 3_349_342, "the auxiliary head adds parameters");
+    assert!(
+        count_params(&net, None) > 3_349_342,
+        "the auxiliary head adds parameters"
+    );
 }
 
 #[test]
@@ -67,7 +70,10 @@ fn released_darts_pt_genotypes_match_their_published_sizes() {
     for (text, millions) in DARTS_PT_S5 {
         let net = DartsNetwork::new(&darts(text), 36, 20, true, InputShape::CIFAR10, &cpu());
         let m = count_params(&net, Some("aux")) as f64 / 1e6;
-        assert!((m - millions).abs() < 0.005, "{m:.4} M, published {millions} M");
+        assert!(
+            (m - millions).abs() < 0.005,
+            "{m:.4} M, published {millions} M"
+        );
     }
 }
 
@@ -76,15 +82,27 @@ fn darts_search_supernet_has_exactly_1_930_618_parameters() {
     for space in [SpaceId::Darts, SpaceId::Darts8] {
         let net = Supernet::new(&SupernetConfig::paper(space), &cpu());
         assert_eq!(count_params(&net.net, None), 1_930_618, "{space}");
-        assert_eq!(count_params(&net.alphas, None), 2 * 14 * space.space().num_ops());
+        assert_eq!(
+            count_params(&net.alphas, None),
+            2 * 14 * space.space().num_ops()
+        );
     }
 }
 
 #[test]
 fn nb201_networks_match_the_benchmark_sizes() {
-    let skip = nb201("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|");
-    let conv = nb201("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|");
-    let count = |g| count_params(&Nb201Network::new(g, 16, 5, InputShape::CIFAR10, &cpu()), None);
+    let skip = nb201(
+        "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+    );
+    let conv = nb201(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    );
+    let count = |g| {
+        count_params(
+            &Nb201Network::new(g, 16, 5, InputShape::CIFAR10, &cpu()),
+            None,
+        )
+    };
     assert_eq!(count(&skip), 73_306);
     assert_eq!(count(&conv), 1_531_546);
 }
@@ -139,7 +157,9 @@ fn discrete_networks_map_batches_to_logits() {
         assert_eq!(y.dims(), [2, 10]);
         assert!(aux.is_none(), "no auxiliary logits in evaluation");
 
-        let g = nb201("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|");
+        let g = nb201(
+            "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+        );
         let net = Nb201Network::new(&g, 4, 1, input, &device);
         assert_eq!(net.forward(x, BnMode::Train).dims(), [2, 10]);
     }
@@ -168,12 +188,31 @@ fn a_zero_weight_operation_changes_nothing_and_does_not_run() {
     let skipped = CellWeights::new(weights, &[vec![true, false, true]]);
 
     let before = bn_running_means(&mixed.ops[1]);
-    let y_skipped = to_vec(mixed.forward(x.clone(), &skipped.scalars[0], BnMode::Train).unwrap());
-    assert_eq!(before, bn_running_means(&mixed.ops[1]), "a skipped op must not run its BatchNorms");
+    let y_skipped = to_vec(
+        mixed
+            .forward(x.clone(), &skipped.scalars[0], BnMode::Train)
+            .unwrap(),
+    );
+    assert_eq!(
+        before,
+        bn_running_means(&mixed.ops[1]),
+        "a skipped op must not run its BatchNorms"
+    );
 
-    let y_zero = to_vec(mixed.forward(x, &with_zero.scalars[0], BnMode::Train).unwrap());
-    assert_ne!(before, bn_running_means(&mixed.ops[1]), "an executed op updates its BatchNorms");
-    assert!(max_abs_diff(&y_skipped, &y_zero) < 1e-6, "a zero weight contributes nothing");
+    let y_zero = to_vec(
+        mixed
+            .forward(x, &with_zero.scalars[0], BnMode::Train)
+            .unwrap(),
+    );
+    assert_ne!(
+        before,
+        bn_running_means(&mixed.ops[1]),
+        "an executed op updates its BatchNorms"
+    );
+    assert!(
+        max_abs_diff(&y_skipped, &y_zero) < 1e-6,
+        "a zero weight contributes nothing"
+    );
 }
 
 #[test]
@@ -184,7 +223,11 @@ fn masking_an_operation_does_not_renormalise_the_others() {
         &device,
     );
     let proj = CellProjection::new(2);
-    let plan = WeightPlan::new(&proj, 4, Some(darts_pt::nn::supernet::Mask::Op { edge: 0, op: 2 }));
+    let plan = WeightPlan::new(
+        &proj,
+        4,
+        Some(darts_pt::nn::supernet::Mask::Op { edge: 0, op: 2 }),
+    );
     let w = to_vec(plan.matrix(probs));
     assert_eq!(w, vec![0.1, 0.2, 0.0, 0.4, 0.25, 0.25, 0.25, 0.25]);
     assert!(!plan.active[0][2] && plan.active[0][3]);
@@ -231,7 +274,9 @@ fn one_hot_nb201_supernet_equals_the_discrete_network_it_projects_to() {
     };
     let space = SpaceId::Nb201.space();
     let supernet = Nb201Supernet::new(&space, 4, 2, input, &device);
-    let g = nb201("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|");
+    let g = nb201(
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+    );
     let net = share_weights(&supernet, Nb201Network::new(&g, 4, 2, input, &device), &g);
 
     let mut proj = CellProjection::new(6);
@@ -245,5 +290,8 @@ fn one_hot_nb201_supernet_equals_the_discrete_network_it_projects_to() {
     let x = random_input([4, 1, 12, 12], 4, &device);
     let a = to_vec(supernet.forward(x.clone(), &w, BnMode::Batch));
     let b = to_vec(net.forward(x, BnMode::Batch));
-    assert!(max_abs_diff(&a, &b) < 1e-4, "supernet {a:?} vs network {b:?}");
+    assert!(
+        max_abs_diff(&a, &b) < 1e-4,
+        "supernet {a:?} vs network {b:?}"
+    );
 }
