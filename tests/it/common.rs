@@ -25,3 +25,59 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// A real run directory shared by the tests of one process: a short DARTS search of the NB201
+/// supernet on the bundled data, then magnitude and PT selections. Built once, on first use.
+pub fn tiny_nb201_run() -> &'static std::path::Path {
+    use darts_pt::config::{Method, Preset, SearchConfig};
+    use darts_pt::device::{DeviceChoice, select};
+    use darts_pt::job::Control;
+    use darts_pt::search::run_search;
+    use darts_pt::select::pt::Criterion;
+    use darts_pt::select::{SelectMethod, SelectRequest, run_select};
+    use darts_pt::space::SpaceId;
+    use std::sync::OnceLock;
+
+    static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("nb201-tiny");
+        let mut cfg = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny);
+        cfg.epochs = 2;
+        cfg.data.train_images = Some(1000);
+        let device = select(DeviceChoice::Cpu).unwrap();
+        let control = Control::new();
+        run_search(&cfg, &out, false, &device, &mut |_| {}, &control).expect("tiny search");
+        for method in [SelectMethod::Magnitude, SelectMethod::Pt] {
+            let req = SelectRequest {
+                run: out.clone(),
+                method,
+                criterion: Criterion::Acc,
+                fixed_alpha: false,
+                resume: false,
+                out: None,
+                tune_epochs: Some(2),
+                seed: None,
+                table: None,
+            };
+            run_select(&req, &device, &mut |_| {}, &control)
+                .expect("selection")
+                .expect("not cancelled");
+        }
+        dir
+    })
+    .path()
+    .join("nb201-tiny")
+    .leak_path()
+}
+
+/// Turns a temporary path into a `'static` one for the shared fixture.
+trait LeakPath {
+    fn leak_path(self) -> &'static std::path::Path;
+}
+
+impl LeakPath for std::path::PathBuf {
+    fn leak_path(self) -> &'static std::path::Path {
+        Box::leak(self.into_boxed_path())
+    }
+}

@@ -3,4 +3,5 @@
 
 mod common;
 mod networks;
+mod selection;
 mod wgpu_backend;
