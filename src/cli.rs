@@ -81,6 +81,31 @@ pub enum Command {
     /// Rows: NB201 C=8 N=1 on 1x28x28, NB201 C=16 N=5 on 3x32x32, DARTS C=8 L=5 on 1x28x28, all
     /// at batch 64: weight step, DARTS step (alpha + weight), forward, and PT's scoring forward.
     Bench(BenchArgs),
+    /// Retrain a genotype from scratch on the full training set, testing after every epoch.
+    ///
+    /// DARTS-family cells (darts, s1-s4) train as the DARTS evaluation network (auxiliary head
+    /// 0.4, drop path 0.2 ramped linearly, cutout, SGD 0.025 cosine to 0, momentum 0.9, wd 3e-4,
+    /// clip 5, batch 96; C=36 L=20 and 600 epochs with --preset paper). NB201 cells train as the
+    /// NAS-Bench-201 network with the benchmark's recipe (SGD 0.1 Nesterov, wd 5e-4, batch 256,
+    /// C=16 N=5, 200 epochs with --preset paper).
+    ///
+    /// Examples:
+    ///   darts-pt train --genotype runs/nb201 --label pt --preset laptop --out runs/nb201-pt
+    ///   darts-pt train --space darts --genotype "Genotype(normal=[...], ...)" --out runs/cell
+    ///   darts-pt train --space s3 --genotype cell.txt --preset tiny --epochs 3 --out runs/t
+    ///   darts-pt train --resume runs/nb201-pt
+    ///
+    /// Writes config.toml, metrics.jsonl (test accuracy per epoch), an atomically written
+    /// checkpoint and, at the end, result.json; Ctrl-C saves a checkpoint and --resume continues
+    /// exactly where the run stopped. Prints the final and the best test accuracy.
+    Train(crate::train::command::TrainArgs),
+    /// Re-evaluate the checkpoint of a training run on the test set.
+    ///
+    /// Example: darts-pt eval --run runs/nb201-pt
+    Eval(crate::train::command::EvalArgs),
+    /// Run one of the paper's experiments end to end and write a report.
+    #[command(subcommand)]
+    Experiment(crate::experiment::command::ExperimentCommand),
 }
 
 #[derive(Args, Debug)]
@@ -357,7 +382,7 @@ pub fn resolve_search_config(args: &SearchArgs) -> Result<SearchConfig> {
 }
 
 /// Runs a job with Ctrl-C wired to its cancel flag.
-fn install_ctrl_c(control: &Control) {
+pub(crate) fn install_ctrl_c(control: &Control) {
     let flag = control.cancel_flag();
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -596,6 +621,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Train(args) => crate::train::command::train_command(&args),
+        Command::Eval(args) => crate::train::command::eval_command(&args),
+        Command::Experiment(cmd) => crate::experiment::command::experiment_command(&cmd),
         Command::Devices => {
             let adapters = device::list_adapters();
             if adapters.is_empty() {

@@ -143,6 +143,9 @@ fn apply_update<M: Module>(
 pub struct Sgd {
     pub momentum: f64,
     pub weight_decay: f64,
+    /// Nesterov momentum (`nesterov=True`): step along d + momentum * buf instead of buf.
+    /// NAS-Bench-201's training recipe uses it; DARTS does not.
+    pub nesterov: bool,
     /// Momentum buffers by parameter path.
     pub buffers: BTreeMap<String, Tensor<1>>,
 }
@@ -152,13 +155,20 @@ impl Sgd {
         Sgd {
             momentum,
             weight_decay,
+            nesterov: false,
             buffers: BTreeMap::new(),
         }
     }
 
+    /// The same optimiser with Nesterov momentum switched on or off.
+    pub fn with_nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+
     /// One step at learning rate `lr` on every parameter that has a gradient.
     pub fn step<M: Module>(&mut self, module: M, grads: &GradSet, lr: f64) -> M {
-        let (momentum, wd) = (self.momentum, self.weight_decay);
+        let (momentum, wd, nesterov) = (self.momentum, self.weight_decay, self.nesterov);
         let buffers = &mut self.buffers;
         apply_update(module, grads, |path, w, g| {
             let mut d = g;
@@ -167,12 +177,16 @@ impl Sgd {
             }
             if momentum != 0.0 {
                 // PyTorch starts the buffer at the first gradient, then buf = mu*buf + d.
+                let nesterov_grad = nesterov.then(|| d.clone());
                 let buf = match buffers.remove(path) {
                     Some(b) => b.mul_scalar(momentum).add(d),
                     None => d,
                 };
                 buffers.insert(path.to_string(), buf.clone());
-                d = buf;
+                d = match nesterov_grad {
+                    Some(g) => g.add(buf.mul_scalar(momentum)),
+                    None => buf,
+                };
             }
             w.sub(d.mul_scalar(lr))
         })

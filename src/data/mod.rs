@@ -29,6 +29,7 @@ pub use info::{DataInfo, info, render_text};
 pub use kind::{DatasetKind, Format, Normalize};
 pub use prefetch::{BatchRequest, Prefetcher, bench_loader};
 pub use preview::preview;
+pub(crate) use preview::{draw_text, text_width};
 pub use sampling::{epoch_permutation, random_sample, search_split, stream, stream_seed};
 
 use std::path::Path;

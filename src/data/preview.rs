@@ -112,7 +112,8 @@ fn render(ds: &Dataset, count: usize, columns: usize, font: &FontRef) -> RgbImag
     sheet
 }
 
-fn text_width(font: &FontRef, px: f32, text: &str) -> f32 {
+/// Width in pixels of `text` at `px` pixels per em, kerning included.
+pub(crate) fn text_width(font: &FontRef, px: f32, text: &str) -> f32 {
     let scaled = font.as_scaled(PxScale::from(px));
     let mut width = 0.0;
     let mut previous = None;
@@ -149,7 +150,7 @@ fn fit(font: &FontRef, px: f32, text: &str, max: u32) -> (f32, String) {
 }
 
 /// Draws `text` with its top-left at (x, top), blending coverage into the background.
-fn draw_text(
+pub(crate) fn draw_text(
     img: &mut RgbImage,
     font: &FontRef,
     px: f32,

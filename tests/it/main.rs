@@ -2,6 +2,8 @@
 //! module per area.
 
 mod common;
+mod experiment;
 mod networks;
 mod selection;
+mod train;
 mod wgpu_backend;

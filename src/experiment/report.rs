@@ -1,0 +1,324 @@
+//! The experiment's report: one row per (seed, arm) from the run directories' own records, as a
+//! Markdown document (with a per-method summary and the time of each phase) and as CSV.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{Arm, ExperimentRequest, PhaseTime, Plan, search_dir, train_dir};
+use crate::run::RunDir;
+use crate::select::read_selections;
+use crate::space::Family;
+use crate::train::TrainResult;
+
+/// One derived cell and what became of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub space: String,
+    pub seed: u64,
+    pub arm: Arm,
+    pub genotype: String,
+    /// Held-out accuracy of the supernet discretised to the cell (batch statistics).
+    pub supernet_acc: Option<f64>,
+    /// Retrained test accuracy after the last epoch, and the best over epochs.
+    pub test_acc: Option<f64>,
+    pub best_test_acc: Option<f64>,
+    pub params: Option<usize>,
+    /// The NAS-Bench-201 benchmark's CIFAR-10 accuracy of the cell (a lookup, not this data).
+    pub nb201_cifar10: Option<f64>,
+}
+
+pub fn pct(v: Option<f64>) -> String {
+    v.map(|a| format!("{:.2}%", 100.0 * a))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The dataset's name for titles: the bundled subset or the path given.
+pub fn dataset_label(plan: &Plan) -> String {
+    match &plan.train.data.path {
+        Some(p) => p.display().to_string(),
+        None => "bundled Fashion-MNIST".into(),
+    }
+}
+
+/// Rows for every (seed, arm) whose selection has finished; the training columns are empty
+/// where the retraining has not.
+pub fn collect(out: &Path, seeds: &[u64], plan: &Plan) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &seed in seeds {
+        for arm in Arm::ALL {
+            let run = RunDir::new(search_dir(out, seed, arm.search_method()));
+            let Some(sel) = read_selections(&run)
+                .remove(arm.selection_label())
+                .filter(|r| r.complete)
+            else {
+                continue;
+            };
+            let result = TrainResult::read(&train_dir(out, seed, arm));
+            rows.push(Row {
+                space: plan.space.to_string(),
+                seed,
+                arm,
+                genotype: sel.genotype.clone().unwrap_or_default(),
+                supernet_acc: sel.supernet_acc_after,
+                test_acc: result.as_ref().map(|r| r.final_test_acc),
+                best_test_acc: result.as_ref().map(|r| r.best_test_acc),
+                params: result.as_ref().map(|r| r.params),
+                nb201_cifar10: sel.nb201.as_ref().map(|e| e.cifar10),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    Some((mean, sd))
+}
+
+fn mean_sd_pct(v: &[f64]) -> String {
+    match mean_sd(v) {
+        Some((m, s)) if v.len() > 1 => format!("{:.2} ± {:.2}%", 100.0 * m, 100.0 * s),
+        Some((m, _)) => format!("{:.2}%", 100.0 * m),
+        None => "-".into(),
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One line per row; accuracies as fractions, empty where unknown.
+pub fn csv(rows: &[Row]) -> String {
+    let opt = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+    let mut s = String::from(
+        "space,seed,method,genotype,supernet_acc_after_discretization,retrained_test_acc,retrained_best_test_acc,params,nb201_cifar10_benchmark\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{}",
+            r.space,
+            r.seed,
+            r.arm.name(),
+            csv_field(&r.genotype),
+            opt(r.supernet_acc),
+            opt(r.test_acc),
+            opt(r.best_test_acc),
+            r.params.map(|p| p.to_string()).unwrap_or_default(),
+            r.nb201_cifar10
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_default()
+        );
+    }
+    s
+}
+
+fn describe_plan(plan: &Plan) -> String {
+    let s = &plan.search;
+    let t = &plan.train;
+    let shape = |c: usize, l: usize| match plan.space.family() {
+        Family::Darts => format!("C={c} L={l}"),
+        Family::Nb201 => format!("C={c} N={l}"),
+    };
+    let images = |n: Option<usize>| match n {
+        Some(n) => format!("the first {n} training images"),
+        None => "all training images".into(),
+    };
+    let tune = plan
+        .tune_epochs
+        .map(|e| format!("{e} tuning epochs"))
+        .unwrap_or_else(|| {
+            format!(
+                "the spec's tuning schedule at {} epoch(s) per decision",
+                s.pt.proj_intv
+            )
+        });
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "- Search (DARTS first order, and fixed alpha): supernet {}, {} epochs, batch {}, on {} (half for the weights, half for alpha and PT).",
+        shape(s.channels, s.layers),
+        s.epochs,
+        s.batch_size,
+        images(s.data.train_images)
+    );
+    let _ = writeln!(
+        out,
+        "- Selection: magnitude (alpha's argmax) and PT (accuracy criterion, {tune}) from the same DARTS supernet; PT from the fixed-alpha supernet."
+    );
+    let _ = writeln!(
+        out,
+        "- Retraining, the same for every cell: {} network, {} epochs on {}, batch {}, SGD {} {}cosine to {}, momentum {}, wd {}{}{}{}{}; tested on the test set after every epoch.",
+        shape(t.channels, t.layers),
+        t.epochs,
+        images(t.data.train_images),
+        t.batch_size,
+        t.optim.lr,
+        if t.optim.nesterov { "Nesterov " } else { "" },
+        t.optim.lr_min,
+        t.optim.momentum,
+        t.optim.weight_decay,
+        if t.optim.grad_clip > 0.0 {
+            format!(", clip {}", t.optim.grad_clip)
+        } else {
+            String::new()
+        },
+        if t.auxiliary_weight > 0.0 {
+            format!(", auxiliary head {}", t.auxiliary_weight)
+        } else {
+            String::new()
+        },
+        if t.drop_path > 0.0 {
+            format!(", drop path {} (ramped)", t.drop_path)
+        } else {
+            String::new()
+        },
+        if t.cutout {
+            ", cutout"
+        } else {
+            ", crop + flip"
+        }
+    );
+    out
+}
+
+/// The Markdown report.
+pub fn markdown(
+    req: &ExperimentRequest,
+    device: &str,
+    rows: &[Row],
+    timings: &BTreeMap<String, PhaseTime>,
+) -> String {
+    let plan = &req.plan;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# PT vs magnitude: {} on {} ({} preset)\n",
+        plan.space,
+        dataset_label(plan),
+        plan.preset
+    );
+    let _ = writeln!(s, "Command: `{}`\n", req.command);
+    let _ = writeln!(s, "Device: {device}\n");
+    s += &describe_plan(plan);
+    s += "\n";
+    let nb201 = rows.iter().any(|r| r.nb201_cifar10.is_some());
+    s += "| space | seed | method | genotype | supernet acc. after discretization | retrained test acc. (last epoch) | best over epochs | params |";
+    if nb201 {
+        s += " NB201 CIFAR-10 (benchmark lookup) |";
+    }
+    s += "\n|---|---|---|---|---|---|---|---|";
+    if nb201 {
+        s += "---|";
+    }
+    s += "\n";
+    for r in rows {
+        let _ = write!(
+            s,
+            "| {} | {} | {} | `{}` | {} | {} | {} | {} |",
+            r.space,
+            r.seed,
+            r.arm.name(),
+            r.genotype.replace('|', "\\|"),
+            pct(r.supernet_acc),
+            pct(r.test_acc),
+            pct(r.best_test_acc),
+            r.params
+                .map(|p| format!("{:.3} M", p as f64 / 1e6))
+                .unwrap_or_else(|| "-".into())
+        );
+        if nb201 {
+            let _ = write!(
+                s,
+                " {} |",
+                r.nb201_cifar10
+                    .map(|x| format!("{x:.2}%"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        s += "\n";
+    }
+    s += "\n## Summary over seeds\n\n| method | seeds retrained | retrained test acc. (mean ± sd) | supernet acc. after discretization (mean) |\n|---|---|---|---|\n";
+    for arm in Arm::ALL {
+        let of = |f: fn(&Row) -> Option<f64>| -> Vec<f64> {
+            rows.iter().filter(|r| r.arm == arm).filter_map(f).collect()
+        };
+        let test = of(|r| r.test_acc);
+        let sup = of(|r| r.supernet_acc);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            arm.name(),
+            test.len(),
+            mean_sd_pct(&test),
+            mean_sd(&sup)
+                .map(|(m, _)| format!("{:.2}%", 100.0 * m))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    let wins = head_to_head(rows, Arm::Pt, Arm::Magnitude);
+    let fixed = head_to_head(rows, Arm::PtFixedAlpha, Arm::Magnitude);
+    let _ = writeln!(
+        s,
+        "\nRetrained test accuracy, seed by seed: PT above magnitude on {} of {} seeds (ties {}); PT with fixed alpha above magnitude on {} of {} (ties {}).",
+        wins.0, wins.2, wins.1, fixed.0, fixed.2, fixed.1
+    );
+    s += "\n## Time per phase\n\n| phase | wall-clock s | CPU s (both cores) |\n|---|---|---|\n";
+    let mut total = PhaseTime::default();
+    for &seed in &req.seeds {
+        let prefix = format!("seed{seed}/");
+        for (k, t) in timings.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+            let _ = writeln!(s, "| {k} | {:.0} | {:.0} |", t.wall, t.cpu);
+            total.wall += t.wall;
+            total.cpu += t.cpu;
+        }
+    }
+    let _ = writeln!(
+        s,
+        "| **total** | **{:.0}** ({:.2} h) | {:.0} |",
+        total.wall,
+        total.wall / 3600.0,
+        total.cpu
+    );
+    s
+}
+
+/// (seeds where `a` beats `b`, ties, seeds with both retrained).
+pub fn head_to_head(rows: &[Row], a: Arm, b: Arm) -> (usize, usize, usize) {
+    let mut seeds: Vec<u64> = rows.iter().map(|r| r.seed).collect();
+    seeds.dedup();
+    let acc = |seed: u64, arm: Arm| {
+        rows.iter()
+            .find(|r| r.seed == seed && r.arm == arm)
+            .and_then(|r| r.test_acc)
+    };
+    let (mut wins, mut ties, mut n) = (0, 0, 0);
+    for seed in seeds {
+        if let (Some(x), Some(y)) = (acc(seed, a), acc(seed, b)) {
+            n += 1;
+            if x > y {
+                wins += 1;
+            } else if x == y {
+                ties += 1;
+            }
+        }
+    }
+    (wins, ties, n)
+}

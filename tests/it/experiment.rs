@@ -1,0 +1,181 @@
+//! The PT-vs-magnitude experiment: a real tiny run end to end, re-running it, and the report's
+//! table and chart.
+
+use darts_pt::config::{DataConfig, Preset};
+use darts_pt::device::{DeviceChoice, select};
+use darts_pt::experiment::report::{Row, collect, csv, head_to_head, mean_sd};
+use darts_pt::experiment::{
+    Arm, ExperimentRequest, Plan, chart, read_timings, run_experiment, search_dir, train_dir,
+};
+use darts_pt::job::Control;
+use darts_pt::run::RunDir;
+use darts_pt::select::read_selections;
+use darts_pt::space::SpaceId;
+use darts_pt::train::TrainResult;
+
+#[test]
+fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let plan = Plan::new(SpaceId::Nb201, Preset::Tiny, DataConfig::default());
+    let req = ExperimentRequest {
+        out: out.clone(),
+        plan: plan.clone(),
+        seeds: vec![5],
+        table: None,
+        report_only: false,
+        command: "darts-pt experiment pt-vs-magnitude --space nb201 --seeds 5 --preset tiny".into(),
+    };
+    let device = select(DeviceChoice::Cpu).unwrap();
+    let report = run_experiment(&req, &device, &Control::new())
+        .unwrap()
+        .expect("not interrupted");
+    assert_eq!(report, out.join("report.md"));
+
+    // Every arm selected its cell from the right supernet and was retrained with the same
+    // budget; the rows carry exactly those records.
+    let rows = collect(&out, &[5], &plan).unwrap();
+    assert_eq!(rows.len(), 3);
+    for (row, arm) in rows.iter().zip(Arm::ALL) {
+        assert_eq!((row.seed, row.arm), (5, arm));
+        let search = RunDir::open(&search_dir(&out, 5, arm.search_method())).unwrap();
+        let sel = &read_selections(&search)[arm.selection_label()];
+        assert_eq!(sel.search_method, arm.search_method().to_string());
+        assert_eq!(Some(&row.genotype), sel.genotype.as_ref());
+        assert_eq!(row.supernet_acc, sel.supernet_acc_after);
+        let trained = TrainResult::read(&train_dir(&out, 5, arm)).unwrap();
+        assert_eq!(trained.genotype, row.genotype);
+        assert_eq!(trained.epochs, plan.train.epochs);
+        assert_eq!(row.test_acc, Some(trained.final_test_acc));
+        assert_eq!(row.params, Some(trained.params));
+    }
+    assert!(
+        read_selections(&RunDir::open(&search_dir(&out, 5, Arm::Pt.search_method())).unwrap())
+            .contains_key("magnitude")
+    );
+    let md = std::fs::read_to_string(&report).unwrap();
+    for arm in Arm::ALL {
+        assert!(
+            md.contains(&format!("| nb201 | 5 | {} |", arm.name())),
+            "{md}"
+        );
+    }
+    assert!(md.contains(&req.command));
+    let table = std::fs::read_to_string(out.join("report.csv")).unwrap();
+    assert_eq!(table.lines().count(), 4);
+    let png = image::open(out.join("report.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (900, 520));
+    let timings = read_timings(&out);
+    assert_eq!(timings.len(), 8, "{timings:?}");
+    assert!(
+        timings.values().all(|t| t.wall > 0.0 && t.cpu > 0.0),
+        "{timings:?}"
+    );
+
+    // Re-running the same command runs nothing again.
+    let before =
+        std::fs::read_to_string(train_dir(&out, 5, Arm::Pt).join("metrics.jsonl")).unwrap();
+    run_experiment(&req, &device, &Control::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(read_timings(&out), timings);
+    let after = std::fs::read_to_string(train_dir(&out, 5, Arm::Pt).join("metrics.jsonl")).unwrap();
+    assert_eq!(before, after);
+
+    // Other settings in the same directory are refused, naming it.
+    let mut other = req.clone();
+    other.plan.train.epochs += 1;
+    let err = run_experiment(&other, &device, &Control::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("other settings") && err.contains(&out.display().to_string()),
+        "{err}"
+    );
+}
+
+fn row(seed: u64, arm: Arm, acc: f64) -> Row {
+    Row {
+        space: "nb201".into(),
+        seed,
+        arm,
+        genotype: "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|".into(),
+        supernet_acc: Some(0.5),
+        test_acc: Some(acc),
+        best_test_acc: Some(acc),
+        params: Some(1000),
+        nb201_cifar10: None,
+    }
+}
+
+#[test]
+fn summary_statistics_and_csv() {
+    let rows = vec![
+        row(0, Arm::Magnitude, 0.80),
+        row(0, Arm::Pt, 0.85),
+        row(1, Arm::Magnitude, 0.82),
+        row(1, Arm::Pt, 0.82),
+        row(2, Arm::Magnitude, 0.90),
+        row(2, Arm::Pt, 0.84),
+    ];
+    assert_eq!(head_to_head(&rows, Arm::Pt, Arm::Magnitude), (1, 1, 3));
+    assert_eq!(
+        head_to_head(&rows, Arm::PtFixedAlpha, Arm::Magnitude),
+        (0, 0, 0)
+    );
+    let (m, sd) = mean_sd(&[0.80, 0.82, 0.90]).unwrap();
+    assert!((m - 0.84).abs() < 1e-12);
+    assert!((sd - 0.052915).abs() < 1e-5, "{sd}");
+    assert_eq!(mean_sd(&[]), None);
+    let text = csv(&rows[..1]);
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("space,seed,method,genotype,")
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        "nb201,0,magnitude,|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|,0.500000,0.800000,0.800000,1000,"
+    );
+    // A DARTS genotype has commas and quotes: the field is quoted.
+    let mut darts = row(0, Arm::Pt, 0.9);
+    darts.genotype = "Genotype(normal=[('skip_connect', 0)])".into();
+    assert!(csv(&[darts]).contains(",\"Genotype(normal=[('skip_connect', 0)])\","));
+}
+
+#[test]
+fn the_chart_draws_one_bar_per_method_and_seed_with_its_height() {
+    let rows = vec![
+        row(0, Arm::Magnitude, 0.80),
+        row(0, Arm::Pt, 0.85),
+        row(0, Arm::PtFixedAlpha, 0.83),
+        row(1, Arm::Magnitude, 0.82),
+        row(1, Arm::Pt, 0.86),
+        row(1, Arm::PtFixedAlpha, 0.84),
+    ];
+    let font = ab_glyph::FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).unwrap();
+    let img = chart::render("test", &rows, &font);
+    // Count, per method, the columns holding its colour and the topmost row it reaches.
+    let mut columns = [0usize; 3];
+    let mut tops = [u32::MAX; 3];
+    for (i, arm) in Arm::ALL.iter().enumerate() {
+        let c = chart::colour(*arm);
+        for x in 0..img.width() {
+            // Skip the legend at the bottom.
+            let ys: Vec<u32> = (0..img.height() - 80)
+                .filter(|&y| img.get_pixel(x, y).0 == c)
+                .collect();
+            if let Some(&top) = ys.first() {
+                columns[i] += 1;
+                tops[i] = tops[i].min(top);
+            }
+        }
+    }
+    // Three groups (two seeds and the mean), so three bars' worth of columns per method.
+    assert!(columns.iter().all(|&c| c > 0), "{columns:?}");
+    assert!(columns.iter().all(|&c| c == columns[0]), "{columns:?}");
+    // Higher accuracy, higher bar: PT (86%) above fixed-alpha PT (84%) above magnitude (82%).
+    assert!(tops[1] < tops[2] && tops[2] < tops[0], "{tops:?}");
+}
