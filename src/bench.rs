@@ -86,6 +86,23 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Whether timings report the median (a quiet machine) or the minimum (a busy one: the least
+/// disturbed step is the best estimate of the code's own cost).
+static USE_MIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Reports minima instead of medians from now on.
+pub fn use_minimum(yes: bool) {
+    USE_MIN.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn summary(v: Vec<f64>) -> f64 {
+    if USE_MIN.load(std::sync::atomic::Ordering::Relaxed) {
+        v.into_iter().fold(f64::INFINITY, f64::min)
+    } else {
+        median(v)
+    }
+}
+
 /// Peak resident set size of this process in MiB (VmHWM), where the OS tells it.
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -119,19 +136,47 @@ fn random_batch(case: &BenchCase, device: &Device) -> DeviceBatch {
     }
 }
 
+/// CPU time used by this process so far (all threads), in milliseconds.
+pub fn process_cpu_ms() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a complete rusage into the pointer it is given.
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0;
+    if !ok {
+        return 0.0;
+    }
+    // SAFETY: initialised by the successful call above.
+    let u = unsafe { usage.assume_init() };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(u.ru_utime) + ms(u.ru_stime)
+}
+
+/// Whether timings are process CPU time instead of wall time (robust on a busy machine).
+static USE_CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Reports CPU milliseconds (summed over threads) instead of wall milliseconds from now on.
+pub fn use_cpu_time(yes: bool) {
+    USE_CPU.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn time<F: FnMut()>(device: &Device, warmup: usize, steps: usize, mut f: F) -> f64 {
     for _ in 0..warmup {
         f();
     }
     let _ = device.sync();
+    let cpu = USE_CPU.load(std::sync::atomic::Ordering::Relaxed);
     let mut times = Vec::with_capacity(steps);
     for _ in 0..steps {
         let t = Instant::now();
+        let c = process_cpu_ms();
         f();
         let _ = device.sync();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        times.push(if cpu {
+            process_cpu_ms() - c
+        } else {
+            t.elapsed().as_secs_f64() * 1e3
+        });
     }
-    median(times)
+    summary(times)
 }
 
 /// Runs one case on `device`.
@@ -235,4 +280,403 @@ pub fn render(rows: &[BenchRow]) -> String {
         );
     }
     s
+}
+
+/// Timing of one primitive: forward alone and forward + backward.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpRow {
+    pub op: String,
+    pub forward_ms: f64,
+    pub forward_backward_ms: f64,
+}
+
+/// Times the primitives a supernet step is made of, at batch 64, `c` channels, `size`^2.
+pub fn run_ops(device: &Device, c: usize, size: usize, warmup: usize, steps: usize) -> Vec<OpRow> {
+    use burn::tensor::activation::relu;
+    use burn::tensor::module::{avg_pool2d, batch_norm_train, conv2d, max_pool2d};
+    use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+
+    let ad = device.clone().autodiff();
+    ad.seed(1);
+    let n = 64;
+    let x0 = Tensor::<4>::random([n, c, size, size], Distribution::Normal(0.0, 1.0), &ad);
+    let w3 = Tensor::<4>::random([c, c, 3, 3], Distribution::Normal(0.0, 0.1), &ad).require_grad();
+    let w1 = Tensor::<4>::random([c, c, 1, 1], Distribution::Normal(0.0, 0.1), &ad).require_grad();
+    let wd3 = Tensor::<4>::random([c, 1, 3, 3], Distribution::Normal(0.0, 0.1), &ad).require_grad();
+    let wd5 = Tensor::<4>::random([c, 1, 5, 5], Distribution::Normal(0.0, 0.1), &ad).require_grad();
+    let scalar = Tensor::<4>::ones([1, 1, 1, 1], &ad).require_grad();
+    type OpFn<'a> = Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>;
+    let ops: Vec<(&str, OpFn)> = vec![
+        (
+            "conv3x3",
+            Box::new(|x| {
+                conv2d(
+                    x,
+                    w3.clone(),
+                    None,
+                    ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+                )
+            }),
+        ),
+        (
+            "conv1x1",
+            Box::new(|x| {
+                conv2d(
+                    x,
+                    w1.clone(),
+                    None,
+                    ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+                )
+            }),
+        ),
+        (
+            "depthwise3x3",
+            Box::new(|x| {
+                conv2d(
+                    x,
+                    wd3.clone(),
+                    None,
+                    ConvOptions::new([1, 1], [1, 1], [1, 1], c),
+                )
+            }),
+        ),
+        (
+            "dil_depthwise5x5",
+            Box::new(|x| {
+                conv2d(
+                    x,
+                    wd5.clone(),
+                    None,
+                    ConvOptions::new([1, 1], [4, 4], [2, 2], c),
+                )
+            }),
+        ),
+        (
+            "avg_pool3x3",
+            Box::new(|x| {
+                avg_pool2d(
+                    x,
+                    AvgPoolOptions::new([3, 3])
+                        .with_stride([1, 1])
+                        .with_padding([1, 1])
+                        .with_count_include_pad(false),
+                )
+            }),
+        ),
+        (
+            "max_pool3x3",
+            Box::new(|x| {
+                max_pool2d(
+                    x,
+                    MaxPoolOptions::new([3, 3])
+                        .with_stride([1, 1])
+                        .with_padding([1, 1]),
+                )
+            }),
+        ),
+        (
+            "batch_norm",
+            Box::new(|x: Tensor<4>| {
+                let d = x.device();
+                batch_norm_train(x, Tensor::ones([c], &d), Tensor::zeros([c], &d), 1e-5).output
+            }),
+        ),
+        ("relu", Box::new(relu)),
+        (
+            "mul_scalar_add",
+            Box::new(|x: Tensor<4>| x.clone().mul(scalar.clone()).add(x)),
+        ),
+        (
+            "k_conv3x3",
+            Box::new(|x| crate::kernels::conv2d(x, w3.clone(), 1, 1, 1, 1)),
+        ),
+        (
+            "k_conv1x1",
+            Box::new(|x| crate::kernels::conv2d(x, w1.clone(), 1, 0, 1, 1)),
+        ),
+        (
+            "k_depthwise3x3",
+            Box::new(|x| crate::kernels::conv2d(x, wd3.clone(), 1, 1, 1, c)),
+        ),
+        (
+            "k_dil_dw5x5",
+            Box::new(|x| crate::kernels::conv2d(x, wd5.clone(), 1, 4, 2, c)),
+        ),
+        (
+            "k_avg_pool3x3",
+            Box::new(|x| crate::kernels::pool2d(x, 3, 1, 1, false)),
+        ),
+        (
+            "k_max_pool3x3",
+            Box::new(|x| crate::kernels::pool2d(x, 3, 1, 1, true)),
+        ),
+        (
+            "k_batch_norm",
+            Box::new(|x: Tensor<4>| {
+                let d = x.device();
+                let stats = crate::kernels::batch_stats(x.clone());
+                crate::kernels::batch_norm(
+                    x,
+                    Tensor::ones([c], &d),
+                    Tensor::zeros([c], &d),
+                    stats,
+                    1e-5,
+                )
+            }),
+        ),
+        (
+            "conv3x3_xgrad",
+            Box::new(|x| {
+                conv2d(
+                    x,
+                    w3.clone().detach(),
+                    None,
+                    ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+                )
+            }),
+        ),
+        (
+            "dw3x3_xgrad",
+            Box::new(|x| {
+                conv2d(
+                    x,
+                    wd3.clone().detach(),
+                    None,
+                    ConvOptions::new([1, 1], [1, 1], [1, 1], c),
+                )
+            }),
+        ),
+        (
+            "dil_dw5x5_xgrad",
+            Box::new(|x| {
+                conv2d(
+                    x,
+                    wd5.clone().detach(),
+                    None,
+                    ConvOptions::new([1, 1], [4, 4], [2, 2], c),
+                )
+            }),
+        ),
+        (
+            "conv1x1_matmul",
+            Box::new(|x: Tensor<4>| {
+                let [n, ci, h, w] = x.dims();
+                let co = w1.dims()[0];
+                w1.clone()
+                    .reshape([1, co, ci])
+                    .matmul(x.reshape([n, ci, h * w]))
+                    .reshape([n, co, h, w])
+            }),
+        ),
+        (
+            "conv3x3_im2col",
+            Box::new(|x: Tensor<4>| {
+                let [n, ci, h, w] = x.dims();
+                let co = w3.dims()[0];
+                let p = x.pad([(1, 1), (1, 1)], burn::tensor::ops::PadMode::Constant(0.0));
+                let mut cols = Vec::new();
+                for dy in 0..3 {
+                    for dx in 0..3 {
+                        cols.push(p.clone().slice([0..n, 0..ci, dy..dy + h, dx..dx + w]));
+                    }
+                }
+                let cols: Tensor<5> = Tensor::stack(cols, 2);
+                let cols = cols.reshape([n, ci * 9, h * w]);
+                w3.clone()
+                    .reshape([1, co, ci * 9])
+                    .matmul(cols)
+                    .reshape([n, co, h, w])
+            }),
+        ),
+        (
+            "dw3x3_stack",
+            Box::new(|x: Tensor<4>| {
+                let [n, ci, h, w] = x.dims();
+                let p = x.pad([(1, 1), (1, 1)], burn::tensor::ops::PadMode::Constant(0.0));
+                let mut cols = Vec::new();
+                for dy in 0..3 {
+                    for dx in 0..3 {
+                        cols.push(p.clone().slice([0..n, 0..ci, dy..dy + h, dx..dx + w]));
+                    }
+                }
+                let cols: Tensor<5> = Tensor::stack(cols, 2);
+                let k: Tensor<5> = wd3.clone().reshape([1, ci, 9, 1, 1]);
+                cols.mul(k).sum_dim(2).reshape([n, ci, h, w])
+            }),
+        ),
+        (
+            "avg_pool_shift",
+            Box::new(|x: Tensor<4>| {
+                let [n, ci, h, w] = x.dims();
+                let p = x.pad([(1, 1), (1, 1)], burn::tensor::ops::PadMode::Constant(0.0));
+                let rows = p
+                    .clone()
+                    .slice([0..n, 0..ci, 0..h + 2, 0..w])
+                    .add(p.clone().slice([0..n, 0..ci, 0..h + 2, 1..w + 1]))
+                    .add(p.slice([0..n, 0..ci, 0..h + 2, 2..w + 2]));
+                let s = rows
+                    .clone()
+                    .slice([0..n, 0..ci, 0..h, 0..w])
+                    .add(rows.clone().slice([0..n, 0..ci, 1..h + 1, 0..w]))
+                    .add(rows.slice([0..n, 0..ci, 2..h + 2, 0..w]));
+                s.mul_scalar(1.0 / 9.0)
+            }),
+        ),
+        (
+            "max_pool_shift",
+            Box::new(|x: Tensor<4>| {
+                let [n, ci, h, w] = x.dims();
+                let p = x.pad(
+                    [(1, 1), (1, 1)],
+                    burn::tensor::ops::PadMode::Constant(-1e30),
+                );
+                let rows = p
+                    .clone()
+                    .slice([0..n, 0..ci, 0..h + 2, 0..w])
+                    .max_pair(p.clone().slice([0..n, 0..ci, 0..h + 2, 1..w + 1]))
+                    .max_pair(p.slice([0..n, 0..ci, 0..h + 2, 2..w + 2]));
+                rows.clone()
+                    .slice([0..n, 0..ci, 0..h, 0..w])
+                    .max_pair(rows.clone().slice([0..n, 0..ci, 1..h + 1, 0..w]))
+                    .max_pair(rows.slice([0..n, 0..ci, 2..h + 2, 0..w]))
+            }),
+        ),
+        (
+            "cat4_slice",
+            Box::new(|x: Tensor<4>| {
+                let y = Tensor::cat(vec![x.clone(), x.clone(), x.clone(), x], 1);
+                y.slice([0..n, 0..c, 0..size, 0..size])
+            }),
+        ),
+    ];
+    // Whole candidate operations of the DARTS search cell (affine-free BN, train mode).
+    let mut darts_ops: Vec<(String, crate::nn::ops::Op)> = Vec::new();
+    for kind in crate::space::DARTS_OPS {
+        for stride in [1, 2] {
+            darts_ops.push((
+                format!("{kind}/s{stride}"),
+                crate::nn::ops::Op::new(kind, crate::space::Family::Darts, c, stride, true, &ad),
+            ));
+        }
+    }
+    let mut ops = ops;
+    for (name, op) in &darts_ops {
+        let op = op.clone();
+        let name: &'static str = Box::leak(name.clone().into_boxed_str());
+        ops.push((
+            name,
+            Box::new(move |x| op.forward(x, crate::nn::bn::BnMode::Train)),
+        ));
+    }
+    // Cost of the autodiff bookkeeping alone: 100 tiny element-wise ops.
+    let tiny = Tensor::<1>::ones([8], &ad);
+    let tiny_ms = time(&ad, warmup, steps, || {
+        let mut t = tiny.clone();
+        for _ in 0..100 {
+            t = t.add_scalar(1.0);
+        }
+        let _ = t.into_data();
+    });
+    let tiny_inner = tiny.clone().inner();
+    let tiny_inner_ms = time(&ad, warmup, steps, || {
+        let mut t = tiny_inner.clone();
+        for _ in 0..100 {
+            t = t.add_scalar(1.0);
+        }
+        let _ = t.into_data();
+    });
+    let mut rows = vec![
+        OpRow {
+            op: "100 tiny ops (autodiff)".into(),
+            forward_ms: tiny_ms,
+            forward_backward_ms: 0.0,
+        },
+        OpRow {
+            op: "100 tiny ops (inner)".into(),
+            forward_ms: tiny_inner_ms,
+            forward_backward_ms: 0.0,
+        },
+    ];
+    for (name, op) in &ops {
+        let fwd = time(&ad, warmup, steps, || {
+            let _ = op(x0.clone()).sum().into_data();
+        });
+        let fb = time(&ad, warmup, steps, || {
+            let x = x0.clone().require_grad();
+            let g = op(x.clone()).powi_scalar(2).sum().backward();
+            let _ = x.grad(&g).map(|t| t.sum().into_data());
+        });
+        rows.push(OpRow {
+            op: name.to_string(),
+            forward_ms: fwd,
+            forward_backward_ms: fb,
+        });
+    }
+    rows
+}
+
+/// Splits a weight step of `case` into its parts (CPU or wall ms per the current settings):
+/// forward on the autodiff device, backward, gradient collection + clipping, SGD update.
+pub fn profile_weight_step(
+    case: &BenchCase,
+    device: &Device,
+    warmup: usize,
+    steps: usize,
+) -> Vec<(String, f64)> {
+    use crate::nn::supernet::arch_weights;
+    use crate::optim::GradSet;
+    use crate::search::steps::cross_entropy;
+    let train_dev = device.clone().autodiff();
+    train_dev.seed(0);
+    let model = Supernet::new(
+        &SupernetConfig {
+            space: case.space,
+            channels: case.channels,
+            layers: case.layers,
+            input: case.input,
+        },
+        &train_dev,
+    );
+    let space = case.space.space();
+    let proj = vec![CellProjection::new(space.num_edges()); space.cell_types().len()];
+    let plans = weight_plans(&proj, space.num_ops(), None);
+    let wb = random_batch(case, &train_dev);
+    let mut sgd = Sgd::new(0.9, 3e-4);
+    let fwd = time(&train_dev, warmup, steps, || {
+        let w = arch_weights(detached_probs(&model), &plans);
+        let _ = model.net.forward(wb.x.clone(), &w, BnMode::Train);
+    });
+
+    let fwd_bwd = time(&train_dev, warmup, steps, || {
+        let w = arch_weights(detached_probs(&model), &plans);
+        let loss = cross_entropy(
+            model.net.forward(wb.x.clone(), &w, BnMode::Train),
+            wb.y.clone(),
+        );
+        let _ = loss.backward();
+    });
+    let w = arch_weights(detached_probs(&model), &plans);
+    let loss = cross_entropy(
+        model.net.forward(wb.x.clone(), &w, BnMode::Train),
+        wb.y.clone(),
+    );
+    let grads = loss.backward();
+    let collect = time(&train_dev, warmup, steps, || {
+        let mut g = GradSet::from_backward(&model.net, &grads);
+        let n = g.clip_global_norm(5.0);
+        let _ = n.map(|n| n.into_data());
+    });
+    let mut g = GradSet::from_backward(&model.net, &grads);
+    g.clip_global_norm(5.0);
+    let net = model.net.clone();
+    let update = time(&train_dev, warmup, steps, || {
+        let n2 = sgd.step(net.clone(), &g, 0.025);
+        drop(n2);
+    });
+    vec![
+        ("forward".into(), fwd),
+        ("forward+backward".into(), fwd_bwd),
+        ("collect+clip".into(), collect),
+        ("sgd update".into(), update),
+    ]
 }

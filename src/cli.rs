@@ -36,6 +36,7 @@ pub enum Command {
     ///   darts-pt inspect --space darts --genotype "Genotype(normal=[...], ...)"
     ///   darts-pt inspect --space nb201 --genotype '|nor_conv_3x3~0|+|...|' --json
     ///   darts-pt inspect --space darts --supernet
+    #[command(verbatim_doc_comment)]
     Inspect(InspectArgs),
     /// List the compute devices darts-pt can use on this machine.
     Devices,
@@ -49,6 +50,7 @@ pub enum Command {
     /// The run directory holds config.toml, metrics.jsonl, alpha.jsonl, events.jsonl and an
     /// atomically written checkpoint; Ctrl-C saves a checkpoint and `--resume` continues
     /// exactly where the run stopped.
+    #[command(verbatim_doc_comment)]
     Search(SearchArgs),
     /// Derive the architecture of a searched supernet: by alpha's magnitude or by PT.
     ///
@@ -63,6 +65,7 @@ pub enum Command {
     ///
     /// Writes selection.json (every decision with its scores) and genotype-<label>.txt into the
     /// run directory.
+    #[command(verbatim_doc_comment)]
     Select(SelectArgs),
     /// Look a NAS-Bench-201 cell up in the benchmark table.
     ///
@@ -98,14 +101,29 @@ pub enum Command {
     /// Writes config.toml, metrics.jsonl (test accuracy per epoch), an atomically written
     /// checkpoint and, at the end, result.json; Ctrl-C saves a checkpoint and --resume continues
     /// exactly where the run stopped. Prints the final and the best test accuracy.
+    #[command(verbatim_doc_comment)]
     Train(crate::train::command::TrainArgs),
     /// Re-evaluate the checkpoint of a training run on the test set.
     ///
     /// Example: darts-pt eval --run runs/nb201-pt
+    #[command(verbatim_doc_comment)]
     Eval(crate::train::command::EvalArgs),
     /// Run one of the paper's experiments end to end and write a report.
     #[command(subcommand)]
     Experiment(crate::experiment::command::ExperimentCommand),
+    /// Inspect, preview, download and benchmark datasets.
+    #[command(subcommand)]
+    Data(crate::data::command::DataCommand),
+    /// Open the studio: a window to watch, compare and teach searches and selections.
+    ///
+    /// Examples:
+    ///   darts-pt studio runs/nb201
+    ///   darts-pt studio --run runs/nb201 --screenshot cell.png --panel cell
+    ///
+    /// Panels: runs (open runs, start a search), cell graph, selection, perturbation, curves,
+    /// device. --screenshot renders offscreen at a fixed size and writes a PNG.
+    #[command(verbatim_doc_comment)]
+    Studio(crate::studio::StudioArgs),
 }
 
 #[derive(Args, Debug)]
@@ -116,9 +134,23 @@ pub struct BenchArgs {
     /// Timed steps (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// Report the fastest step instead of the median (for a busy machine).
+    #[arg(long)]
+    pub min: bool,
+    /// Report process CPU milliseconds (all threads) instead of wall time, which a busy
+    /// machine distorts less.
+    #[arg(long)]
+    pub cpu_time: bool,
     /// Only the cases whose name contains this text.
     #[arg(long)]
     pub only: Option<String>,
+    /// Instead, time the primitives (convolutions, pooling, BatchNorm, ...) at batch 64 with
+    /// this many channels on 28x28 inputs.
+    #[arg(long)]
+    pub ops: Option<usize>,
+    /// Image size of `--ops`.
+    #[arg(long, default_value_t = 28)]
+    pub ops_size: usize,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -597,6 +629,43 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => {
             let device = args.device.select()?;
+            crate::bench::use_minimum(args.min);
+            crate::bench::use_cpu_time(args.cpu_time);
+            if let Some(c) = args.ops {
+                let rows = crate::bench::run_ops(
+                    &device.device,
+                    c,
+                    args.ops_size,
+                    args.warmup,
+                    args.steps.max(1),
+                );
+                println!("{:<18} {:>10} {:>14}", "op", "fwd ms", "fwd+bwd ms");
+                for r in rows {
+                    println!(
+                        "{:<18} {:>10.2} {:>14.2}",
+                        r.op, r.forward_ms, r.forward_backward_ms
+                    );
+                }
+                return Ok(());
+            }
+            if std::env::var_os("DARTS_PT_PROFILE_STEP").is_some() {
+                for case in crate::bench::standard_cases() {
+                    if let Some(f) = &args.only
+                        && !case.name.to_lowercase().contains(&f.to_lowercase())
+                    {
+                        continue;
+                    }
+                    for (part, ms) in crate::bench::profile_weight_step(
+                        &case,
+                        &device.device,
+                        args.warmup,
+                        args.steps.max(1),
+                    ) {
+                        println!("{:<26} {:<18} {:>10.1}", case.name, part, ms);
+                    }
+                }
+                return Ok(());
+            }
             let mut rows = Vec::new();
             for case in crate::bench::standard_cases() {
                 if let Some(f) = &args.only
@@ -621,6 +690,8 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Data(cmd) => crate::data::command::data_command(&cmd),
+        Command::Studio(args) => crate::studio::run(&args),
         Command::Train(args) => crate::train::command::train_command(&args),
         Command::Eval(args) => crate::train::command::eval_command(&args),
         Command::Experiment(cmd) => crate::experiment::command::experiment_command(&cmd),

@@ -9,6 +9,7 @@
 mod augment;
 mod bundled;
 mod cifar;
+pub mod command;
 mod download;
 mod error;
 mod folder;

@@ -28,6 +28,7 @@ pub enum ExperimentCommand {
     /// checkpoint). Writes report.md, report.csv and report.png into --out. With --preset
     /// laptop the whole 3-seed NB201 experiment is sized for about two hours on a 2-core CPU
     /// on the bundled data; S2/S3 cost several times more.
+    #[command(verbatim_doc_comment)]
     PtVsMagnitude(PtVsMagnitudeArgs),
 }
 

@@ -8,9 +8,10 @@
 
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::Tensor;
-use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::module::batch_norm;
 
 use crate::device::Device;
+use crate::kernels;
 
 /// Which statistics a BatchNorm uses, and whether it updates its running statistics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,11 +92,17 @@ impl Bn {
                 let var = self.running_var.value().to_device(&device);
                 batch_norm(x, gamma, beta, mean, var, BN_EPS)
             }
-            BnMode::Batch => batch_norm_train(x, gamma, beta, BN_EPS).output,
+            BnMode::Batch => {
+                let stats = kernels::batch_stats(x.clone());
+                kernels::batch_norm(x, gamma, beta, stats, BN_EPS)
+            }
             BnMode::Train => {
-                let [n, _, h, w] = x.dims();
+                let [n, c, h, w] = x.dims();
                 let count = (n * h * w) as f64;
-                let out = batch_norm_train(x, gamma, beta, BN_EPS);
+                let stats = kernels::batch_stats(x.clone());
+                let mean = stats.clone().slice([0..1, 0..c]).reshape([c]);
+                let variance = stats.clone().slice([1..2, 0..c]).reshape([c]);
+                let out = kernels::batch_norm(x, gamma, beta, stats, BN_EPS);
                 // PyTorch keeps the unbiased variance in its running estimate.
                 let unbiased = if count > 1.0 {
                     count / (count - 1.0)
@@ -106,15 +113,15 @@ impl Bn {
                     .running_mean
                     .value()
                     .mul_scalar(1.0 - BN_MOMENTUM)
-                    .add(out.mean.detach().mul_scalar(BN_MOMENTUM));
+                    .add(mean.mul_scalar(BN_MOMENTUM));
                 let new_var = self
                     .running_var
                     .value()
                     .mul_scalar(1.0 - BN_MOMENTUM)
-                    .add(out.variance.detach().mul_scalar(BN_MOMENTUM * unbiased));
+                    .add(variance.mul_scalar(BN_MOMENTUM * unbiased));
                 set_running(&self.running_mean, new_mean);
                 set_running(&self.running_var, new_var);
-                out.output
+                out
             }
         }
     }

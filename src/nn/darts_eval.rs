@@ -5,8 +5,6 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::module::avg_pool2d;
-use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::bn::{Bn, BnMode};
@@ -153,12 +151,7 @@ impl AuxHead {
     }
 
     fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<2> {
-        let x = avg_pool2d(
-            relu(x),
-            AvgPoolOptions::new([self.pool_kernel; 2])
-                .with_stride([self.pool_stride; 2])
-                .with_count_include_pad(false),
-        );
+        let x = crate::kernels::pool2d(relu(x), self.pool_kernel, self.pool_stride, 0, false);
         let x = relu(self.bn1.forward(self.conv1.forward(x), bn));
         let x = relu(self.bn2.forward(self.conv2.forward(x), bn));
         let [n, c, h, w] = x.dims();

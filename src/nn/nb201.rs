@@ -6,8 +6,6 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::module::avg_pool2d;
-use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::bn::{Bn, BnMode};
@@ -36,7 +34,7 @@ impl ResBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        let pooled = avg_pool2d(x.clone(), AvgPoolOptions::new([2, 2]).with_stride([2, 2]));
+        let pooled = crate::kernels::pool2d(x.clone(), 2, 2, 0, false);
         let residual = self.shortcut.forward(pooled);
         self.conv_b
             .forward(self.conv_a.forward(x, bn), bn)

@@ -6,11 +6,10 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::relu;
-use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::bn::{Bn, BnMode};
+use crate::kernels;
 use crate::space::{Family, OpKind};
 
 /// A bias-free 2-D convolution initialised as PyTorch does (uniform in ±1/sqrt(fan_in)).
@@ -52,13 +51,14 @@ impl Conv {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let options = ConvOptions::new(
-            [self.stride; 2],
-            [self.padding; 2],
-            [self.dilation; 2],
+        kernels::conv2d(
+            x,
+            self.weight.val(),
+            self.stride,
+            self.padding,
+            self.dilation,
             self.groups,
-        );
-        conv2d(x, self.weight.val(), None, options)
+        )
     }
 }
 
@@ -196,22 +196,7 @@ pub struct Pool {
 
 impl Pool {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if self.max {
-            max_pool2d(
-                x,
-                MaxPoolOptions::new([3, 3])
-                    .with_stride([self.stride; 2])
-                    .with_padding([1, 1]),
-            )
-        } else {
-            avg_pool2d(
-                x,
-                AvgPoolOptions::new([3, 3])
-                    .with_stride([self.stride; 2])
-                    .with_padding([1, 1])
-                    .with_count_include_pad(false),
-            )
-        }
+        kernels::pool2d(x, 3, self.stride, 1, self.max)
     }
 }
 

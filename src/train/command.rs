@@ -48,10 +48,13 @@ pub struct TrainArgs {
     /// Use only the first N training images (default: all of them, or the preset's).
     #[arg(long)]
     pub train_images: Option<usize>,
+    /// Training epochs (default: the preset's).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Seed of the initialisation, the image order, the augmentation and drop path.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Images per step (default: the preset's).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Initial channels C.

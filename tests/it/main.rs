@@ -5,5 +5,6 @@ mod common;
 mod experiment;
 mod networks;
 mod selection;
+mod studio;
 mod train;
 mod wgpu_backend;

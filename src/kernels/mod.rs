@@ -1,0 +1,82 @@
+//! Fast kernels for the operations supernets spend their time in, and the tensor-level
+//! functions the networks call.
+//!
+//! On the flex CPU backend, convolutions, pooling and BatchNorm run the kernels of [`cpu`]
+//! (with their own backward passes); on every other backend they are burn's own operations.
+
+pub mod cpu;
+mod ext;
+
+use burn::tensor::{Device, Tensor};
+
+pub use ext::DartsKernels;
+
+/// Whether tensors on `device` use the flex CPU kernels.
+fn on_flex(device: &Device) -> bool {
+    device.clone().without_autodiff() == Device::flex()
+}
+
+/// 2-D convolution without bias: square kernel, symmetric padding, dilation, groups.
+pub fn conv2d(
+    x: Tensor<4>,
+    w: Tensor<4>,
+    stride: usize,
+    pad: usize,
+    dil: usize,
+    groups: usize,
+) -> Tensor<4> {
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as DartsKernels>::dk_conv2d(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        stride,
+        pad,
+        dil,
+        groups,
+    ))
+}
+
+/// Max pooling, or average pooling that excludes padding from the count
+/// (`count_include_pad = false`).
+pub fn pool2d(x: Tensor<4>, k: usize, stride: usize, pad: usize, max: bool) -> Tensor<4> {
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as DartsKernels>::dk_pool2d(
+        x.into_dispatch(),
+        k,
+        stride,
+        pad,
+        max,
+    ))
+}
+
+/// Per-channel batch mean and biased variance as a `[2, C]` tensor (no gradient).
+pub fn batch_stats(x: Tensor<4>) -> Tensor<2> {
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as DartsKernels>::dk_batch_stats(
+        x.detach().into_dispatch(),
+    ))
+}
+
+/// BatchNorm with batch statistics `stats` (from [`batch_stats`] of the same `x`);
+/// `gamma`/`beta` are ones/zeros for affine-free layers.
+pub fn batch_norm(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    stats: Tensor<2>,
+    eps: f64,
+) -> Tensor<4> {
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as DartsKernels>::dk_batch_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        stats.into_dispatch(),
+        eps,
+    ))
+}
+
+/// Whether the fast CPU kernels serve this device (for tests and benchmarks).
+pub fn uses_cpu_kernels(device: &Device) -> bool {
+    on_flex(device)
+}

@@ -1,0 +1,259 @@
+//! Search and selection jobs started from the studio. They are the same library calls the CLI
+//! makes (`run_search`, `run_select`), run on a worker thread; their [`Event`]s come back over a
+//! channel and wake the UI, which never waits for them.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use crate::config::SearchConfig;
+use crate::device::SelectedDevice;
+use crate::job::{Control, Event};
+use crate::progress::describe;
+use crate::search::{SearchEnd, run_search};
+use crate::select::{SelectRequest, run_select};
+
+/// Starts `f` off the UI thread. The one place the studio creates threads, so a web build can
+/// swap it for its own executor.
+pub fn spawn_worker(name: &str, f: impl FnOnce() + Send + 'static) {
+    let spawned = std::thread::Builder::new().name(name.to_string()).spawn(f);
+    if let Err(e) = spawned {
+        eprintln!("darts-pt studio: cannot start a worker thread: {e}");
+    }
+}
+
+/// Runs `f`, turning a panic into an error message so a failing job cannot take the UI down.
+pub fn catch<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(p) => Err(p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the job panicked".into())),
+    }
+}
+
+/// What a job does.
+pub enum JobSpec {
+    Search {
+        config: Box<SearchConfig>,
+        dir: PathBuf,
+        resume: bool,
+    },
+    Select(SelectRequest),
+}
+
+enum Msg {
+    Event(Event),
+    Done(Result<String, String>),
+}
+
+/// A running (or finished) job and what it has reported so far.
+pub struct Job {
+    pub title: String,
+    /// The run directory it writes.
+    pub run: PathBuf,
+    control: Control,
+    rx: Receiver<Msg>,
+    pub paused: bool,
+    /// Epochs of the current job phase (search or PT tuning).
+    epochs: usize,
+    /// "epoch 2/3", "evaluation 14/36"...
+    pub phase: String,
+    /// Fraction of the current phase done.
+    pub fraction: f32,
+    /// The latest metrics line, described.
+    pub last_metrics: String,
+    /// Notes and decisions, newest last.
+    pub log: Vec<String>,
+    /// Set when the job has ended: Ok(state message) or Err(error).
+    pub outcome: Option<Result<String, String>>,
+}
+
+impl Job {
+    /// Starts a job on `device`; `wake` is called after every event (it repaints the UI).
+    pub fn start(spec: JobSpec, device: SelectedDevice, wake: impl Fn() + Send + 'static) -> Job {
+        let (tx, rx) = channel::<Msg>();
+        let control = Control::new();
+        let (title, run) = match &spec {
+            JobSpec::Search {
+                config,
+                dir,
+                resume,
+            } => (
+                if *resume {
+                    format!("resume search in {}", short(dir))
+                } else {
+                    format!(
+                        "search {} {} ({})",
+                        config.space, config.method, config.preset
+                    )
+                },
+                dir.clone(),
+            ),
+            JobSpec::Select(r) => (
+                format!(
+                    "select {} in {}",
+                    match r.method {
+                        crate::select::SelectMethod::Magnitude => "magnitude",
+                        crate::select::SelectMethod::Pt => "pt",
+                    },
+                    short(&r.run)
+                ),
+                r.run.clone(),
+            ),
+        };
+        let ctl = control.clone();
+        spawn_worker("darts-pt job", move || {
+            let send = |tx: &Sender<Msg>, m: Msg| {
+                let _ = tx.send(m);
+                wake();
+            };
+            let mut sink = |e: &Event| send(&tx, Msg::Event(e.clone()));
+            let result = catch(|| match &spec {
+                JobSpec::Search {
+                    config,
+                    dir,
+                    resume,
+                } => Ok(
+                    match run_search(config, dir, *resume, &device, &mut sink, &ctl)? {
+                        SearchEnd::Finished => "search finished".to_string(),
+                        SearchEnd::Interrupted { epoch, step } => format!(
+                            "search cancelled at epoch {}, step {step}: checkpoint saved, resume to continue",
+                            epoch + 1
+                        ),
+                        SearchEnd::Diverged { epoch, step } => {
+                            format!("search diverged at epoch {}, step {step}", epoch + 1)
+                        }
+                    },
+                ),
+                JobSpec::Select(req) => Ok(match run_select(req, &device, &mut sink, &ctl)? {
+                    Some(o) => format!(
+                        "{} selection finished: {}",
+                        o.record.label,
+                        o.record.genotype.unwrap_or_default()
+                    ),
+                    None => "selection cancelled: resume to continue".to_string(),
+                }),
+            });
+            send(&tx, Msg::Done(result));
+        });
+        Job {
+            title,
+            run,
+            control,
+            rx,
+            paused: false,
+            epochs: 0,
+            phase: "starting".into(),
+            fraction: 0.0,
+            last_metrics: String::new(),
+            log: Vec::new(),
+            outcome: None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// Asks the job to save a checkpoint and stop at the next step.
+    pub fn cancel(&mut self) {
+        self.control.cancel();
+        self.paused = false;
+        self.control.set_paused(false);
+        self.log
+            .push("cancel requested: saving a checkpoint".into());
+    }
+
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        self.control.set_paused(paused);
+    }
+
+    /// Takes in what the worker reported; returns true if anything arrived.
+    pub fn poll(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(m) = self.rx.try_recv() {
+            any = true;
+            match m {
+                Msg::Event(e) => self.on_event(&e),
+                Msg::Done(r) => {
+                    match &r {
+                        Ok(s) => self.log.push(s.clone()),
+                        Err(e) => self.log.push(format!("error: {e}")),
+                    }
+                    self.outcome = Some(r);
+                }
+            }
+        }
+        if self.log.len() > 200 {
+            self.log.drain(..self.log.len() - 200);
+        }
+        any
+    }
+
+    fn on_event(&mut self, e: &Event) {
+        match e {
+            Event::Started {
+                job,
+                epochs,
+                start_epoch,
+                device,
+                ..
+            } => {
+                self.log.push(format!("{job} on {device}"));
+                self.epochs = *epochs;
+                self.phase = format!("epoch {}/{epochs}", start_epoch + 1);
+            }
+            Event::EpochStarted {
+                epoch,
+                epochs,
+                steps,
+                start_step,
+            } => {
+                self.epochs = *epochs;
+                self.phase = format!("epoch {}/{epochs}", epoch + 1);
+                self.fraction = *start_step as f32 / (*steps).max(1) as f32;
+            }
+            Event::Step {
+                epoch, step, steps, ..
+            } => {
+                self.phase = format!("epoch {}/{}", epoch + 1, self.epochs);
+                self.fraction = *step as f32 / (*steps).max(1) as f32;
+            }
+            Event::Metrics(m) => self.last_metrics = describe(m),
+            Event::SelectionStarted { method, total } => {
+                self.log
+                    .push(format!("{method}: {total} evaluation passes planned"));
+                self.phase = format!("evaluation 0/{total}");
+                self.fraction = 0.0;
+            }
+            Event::Evaluation {
+                index,
+                total,
+                label,
+            } => {
+                self.phase = format!("evaluation {index}/{total}");
+                self.fraction = *index as f32 / (*total).max(1) as f32;
+                self.last_metrics = label.clone();
+            }
+            Event::Decision(v) => {
+                if let Some(s) = v.get("summary").and_then(|s| s.as_str()) {
+                    self.log.push(s.to_string());
+                }
+            }
+            Event::Note(n) => self.log.push(n.clone()),
+            Event::Finished { message, .. } => self.log.push(message.clone()),
+            Event::Checkpoint { .. } | Event::Alpha(_) => {}
+        }
+    }
+}
+
+/// The last path component, for titles.
+pub fn short(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| p.display().to_string())
+}

@@ -1,0 +1,507 @@
+//! The runs panel: open run directories (a path field, a directory browser that marks run
+//! directories, the recent list), compare open runs, and start a new search from a form whose
+//! fields are the CLI's `search` flags, resolved by the same function the CLI uses.
+
+use std::path::{Path, PathBuf};
+
+use egui::{RichText, Ui};
+
+use super::files::{DirEntry, Files, RecentRuns};
+use super::jobs::Job;
+use crate::cli::{DeviceArgs, SearchArgs, resolve_search_config};
+use crate::config::{Method, Preset, SearchConfig};
+use crate::device::DeviceChoice;
+use crate::space::SpaceId;
+
+/// Why only one job runs at a time.
+pub const ONE_JOB: &str = "one job at a time: burn's CPU backend has a single random stream per \
+     process, so two jobs would change each other's random numbers (and share the cores)";
+
+/// Where the computation of a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compute {
+    /// burn's flex backend on the CPU.
+    Cpu,
+    /// burn on the window's own wgpu device.
+    SharedGpu,
+}
+
+/// The new-search form; empty optional fields take the preset's value.
+pub struct SearchForm {
+    pub space: SpaceId,
+    pub method: Method,
+    pub preset: Preset,
+    pub data: String,
+    pub epochs: String,
+    pub train_images: String,
+    pub seed: String,
+    pub out: String,
+    /// Whether `out` was edited by the user (else it follows space/method/preset).
+    pub out_edited: bool,
+    pub error: Option<String>,
+}
+
+impl Default for SearchForm {
+    fn default() -> Self {
+        let mut f = SearchForm {
+            space: SpaceId::Nb201,
+            method: Method::Darts,
+            preset: Preset::Tiny,
+            data: String::new(),
+            epochs: String::new(),
+            train_images: String::new(),
+            seed: String::new(),
+            out: String::new(),
+            out_edited: false,
+            error: None,
+        };
+        f.out = f.default_out();
+        f
+    }
+}
+
+fn opt_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<Option<T>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| format!("{what}: '{s}' is not a whole number"))
+}
+
+impl SearchForm {
+    fn default_out(&self) -> String {
+        format!(
+            "darts-pt-runs/{}-{}-{}",
+            self.space, self.method, self.preset
+        )
+    }
+
+    /// The CLI arguments this form stands for.
+    pub fn to_args(&self, compute: Compute) -> Result<SearchArgs, String> {
+        let out = self.out.trim();
+        if out.is_empty() {
+            return Err("give an output directory".into());
+        }
+        Ok(SearchArgs {
+            space: Some(self.space),
+            method: Some(self.method),
+            preset: Some(self.preset),
+            config: None,
+            data: (!self.data.trim().is_empty()).then(|| PathBuf::from(self.data.trim())),
+            dataset: None,
+            train_images: opt_num(&self.train_images, "train images")?,
+            epochs: opt_num(&self.epochs, "epochs")?,
+            seed: opt_num(&self.seed, "seed")?,
+            batch_size: None,
+            channels: None,
+            layers: None,
+            sgas_criterion: None,
+            log_every: None,
+            out: Some(PathBuf::from(out)),
+            resume: None,
+            device: DeviceArgs {
+                device: match compute {
+                    Compute::Cpu => DeviceChoice::Cpu,
+                    Compute::SharedGpu => DeviceChoice::Wgpu,
+                },
+            },
+        })
+    }
+
+    /// The configuration and directory of the search, exactly as `darts-pt search` resolves
+    /// the same flags.
+    pub fn resolve(&self, compute: Compute) -> Result<(SearchConfig, PathBuf), String> {
+        let args = self.to_args(compute)?;
+        let cfg = resolve_search_config(&args).map_err(|e| format!("{e:#}"))?;
+        let out = args.out.unwrap_or_default();
+        Ok((cfg, out))
+    }
+}
+
+/// The panel's own state.
+pub struct RunsUi {
+    pub path: String,
+    pub browse_dir: PathBuf,
+    listing: Option<(PathBuf, Result<Vec<DirEntry>, String>)>,
+    pub form: SearchForm,
+}
+
+impl RunsUi {
+    pub fn new(start: PathBuf) -> Self {
+        RunsUi {
+            path: String::new(),
+            browse_dir: start,
+            listing: None,
+            form: SearchForm::default(),
+        }
+    }
+}
+
+/// What the panel asks the app to do.
+pub enum RunsAction {
+    Open(PathBuf),
+    Close(usize),
+    Select(usize),
+    ToggleCompare(usize),
+    StartSearch,
+    Resume(PathBuf),
+    Pause(usize, bool),
+    Cancel(usize),
+    DismissJob(usize),
+}
+
+/// One open run as the panel lists it.
+pub struct OpenRunRow<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+    pub summary: String,
+    pub problems: &'a [String],
+    pub compare: bool,
+    pub current: bool,
+    pub interrupted: bool,
+}
+
+/// Draws the panel.
+#[allow(clippy::too_many_arguments)]
+pub fn ui(
+    ui: &mut Ui,
+    state: &mut RunsUi,
+    files: &dyn Files,
+    recent: &RecentRuns,
+    open: &[OpenRunRow<'_>],
+    jobs: &[Job],
+    compute: &mut Compute,
+    gpu_available: Option<&str>,
+) -> Vec<RunsAction> {
+    let busy = jobs.iter().any(|j| !j.is_done());
+    let mut actions = Vec::new();
+    ui.columns(2, |cols| {
+        let ui = &mut cols[0];
+        ui.heading("Open a run");
+        ui.horizontal(|ui| {
+            let l = ui.label("run directory");
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut state.path)
+                        .hint_text("path/to/run")
+                        .desired_width(260.0),
+                )
+                .labelled_by(l.id);
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Open").clicked() || enter) && !state.path.trim().is_empty() {
+                actions.push(RunsAction::Open(PathBuf::from(state.path.trim())));
+            }
+        });
+        if !recent.paths.is_empty() {
+            ui.label(RichText::new("Recent").strong());
+            for p in &recent.paths {
+                if ui
+                    .link(p.display().to_string())
+                    .on_hover_text("open this run")
+                    .clicked()
+                {
+                    actions.push(RunsAction::Open(p.clone()));
+                }
+            }
+        }
+        ui.add_space(6.0);
+        browser(ui, state, files, &mut actions);
+        ui.add_space(6.0);
+        ui.heading("Open runs");
+        if open.is_empty() {
+            ui.label("none yet");
+        }
+        egui::Grid::new("open-runs")
+            .striped(true)
+            .num_columns(4)
+            .show(ui, |ui| {
+                for (i, r) in open.iter().enumerate() {
+                    let name = if r.current {
+                        RichText::new(r.name).strong()
+                    } else {
+                        RichText::new(r.name)
+                    };
+                    if ui
+                        .selectable_label(r.current, name)
+                        .on_hover_text(r.path.display().to_string())
+                        .clicked()
+                    {
+                        actions.push(RunsAction::Select(i));
+                    }
+                    ui.label(&r.summary);
+                    let mut c = r.compare;
+                    if ui
+                        .checkbox(&mut c, "compare")
+                        .on_hover_text("overlay this run's curves on the current run's")
+                        .changed()
+                    {
+                        actions.push(RunsAction::ToggleCompare(i));
+                    }
+                    ui.horizontal(|ui| {
+                        if r.interrupted
+                            && ui
+                                .add_enabled(!busy, egui::Button::new("resume"))
+                                .on_disabled_hover_text(ONE_JOB)
+                                .on_hover_text("continue the search from its checkpoint")
+                                .clicked()
+                        {
+                            actions.push(RunsAction::Resume(r.path.to_path_buf()));
+                        }
+                        if ui.button("close").clicked() {
+                            actions.push(RunsAction::Close(i));
+                        }
+                    });
+                    ui.end_row();
+                    for p in r.problems {
+                        ui.label("");
+                        ui.colored_label(ui.visuals().warn_fg_color, p);
+                        ui.end_row();
+                    }
+                }
+            });
+
+        let ui = &mut cols[1];
+        ui.heading("New search");
+        search_form(
+            ui,
+            &mut state.form,
+            compute,
+            gpu_available,
+            busy,
+            &mut actions,
+        );
+        ui.add_space(8.0);
+        ui.heading("Jobs");
+        if jobs.is_empty() {
+            ui.label("no jobs started in this window");
+        }
+        for (i, j) in jobs.iter().enumerate() {
+            job_row(ui, i, j, &mut actions);
+        }
+    });
+    actions
+}
+
+fn browser(ui: &mut Ui, state: &mut RunsUi, files: &dyn Files, actions: &mut Vec<RunsAction>) {
+    ui.label(RichText::new("Browse").strong());
+    let dir = state.browse_dir.clone();
+    if state.listing.as_ref().is_none_or(|(d, _)| *d != dir) {
+        state.listing = Some((dir.clone(), files.list(&dir).map_err(|e| e.to_string())));
+    }
+    ui.horizontal(|ui| {
+        if ui.button("↑ up").clicked()
+            && let Some(parent) = dir.parent()
+        {
+            state.browse_dir = parent.to_path_buf();
+        }
+        ui.label(RichText::new(dir.display().to_string()).monospace());
+        if ui.button("refresh").on_hover_text("list again").clicked() {
+            state.listing = None;
+        }
+    });
+    egui::ScrollArea::vertical()
+        .id_salt("browser")
+        .max_height(170.0)
+        .show(ui, |ui| match state.listing.as_ref().map(|(_, l)| l) {
+            Some(Ok(entries)) => {
+                let dirs: Vec<&DirEntry> = entries.iter().filter(|e| e.is_dir).collect();
+                if dirs.is_empty() {
+                    ui.weak("no subdirectories");
+                }
+                for e in dirs {
+                    ui.horizontal(|ui| {
+                        if e.is_run {
+                            if ui
+                                .button(format!("▶ open {}", e.name))
+                                .on_hover_text("a darts-pt run directory")
+                                .clicked()
+                            {
+                                actions.push(RunsAction::Open(e.path.clone()));
+                            }
+                        } else if ui.link(format!("{}/", e.name)).clicked() {
+                            state.browse_dir = e.path.clone();
+                        }
+                    });
+                }
+            }
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+            None => {}
+        });
+}
+
+fn search_form(
+    ui: &mut Ui,
+    f: &mut SearchForm,
+    compute: &mut Compute,
+    gpu: Option<&str>,
+    busy: bool,
+    actions: &mut Vec<RunsAction>,
+) {
+    let before = f.default_out();
+    egui::Grid::new("search-form")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let l = ui.label("space");
+            egui::ComboBox::from_id_salt("form-space")
+                .selected_text(f.space.name())
+                .show_ui(ui, |ui| {
+                    for s in SpaceId::ALL {
+                        ui.selectable_value(&mut f.space, s, s.name());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            ui.end_row();
+            let l = ui.label("method");
+            egui::ComboBox::from_id_salt("form-method")
+                .selected_text(f.method.name())
+                .show_ui(ui, |ui| {
+                    for m in Method::ALL {
+                        ui.selectable_value(&mut f.method, m, m.name());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            ui.end_row();
+            let l = ui.label("preset");
+            egui::ComboBox::from_id_salt("form-preset")
+                .selected_text(f.preset.name())
+                .show_ui(ui, |ui| {
+                    for p in [Preset::Tiny, Preset::Laptop, Preset::Paper] {
+                        ui.selectable_value(&mut f.preset, p, p.name());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            ui.end_row();
+            let field = |ui: &mut Ui, name: &str, value: &mut String, hint: &str| {
+                let l = ui.label(name);
+                ui.add(
+                    egui::TextEdit::singleline(value)
+                        .hint_text(hint)
+                        .desired_width(220.0),
+                )
+                .labelled_by(l.id);
+                ui.end_row();
+            };
+            field(ui, "data", &mut f.data, "bundled Fashion-MNIST subset");
+            field(ui, "epochs", &mut f.epochs, "the preset's");
+            field(ui, "train images", &mut f.train_images, "the preset's");
+            field(ui, "seed", &mut f.seed, "0");
+            let l = ui.label("output directory");
+            if ui
+                .add(egui::TextEdit::singleline(&mut f.out).desired_width(220.0))
+                .labelled_by(l.id)
+                .changed()
+            {
+                f.out_edited = true;
+            }
+            ui.end_row();
+            ui.label("compute on");
+            ui.horizontal(|ui| {
+                ui.radio_value(compute, Compute::Cpu, "cpu (flex)");
+                ui.add_enabled_ui(gpu.is_some(), |ui| {
+                    ui.radio_value(compute, Compute::SharedGpu, "the window's GPU")
+                        .on_hover_text(gpu.unwrap_or("burn could not share the window's device"));
+                });
+            });
+            ui.end_row();
+        });
+    if !f.out_edited && f.out == before {
+        f.out = f.default_out();
+    }
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(!busy, egui::Button::new("Start search"))
+            .on_disabled_hover_text(ONE_JOB)
+            .clicked()
+        {
+            actions.push(RunsAction::StartSearch);
+        }
+        ui.weak("the same settings as `darts-pt search` with these flags");
+    });
+    if let Some(e) = &f.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+}
+
+fn job_row(ui: &mut Ui, i: usize, j: &Job, actions: &mut Vec<RunsAction>) {
+    ui.group(|ui| {
+        ui.horizontal(|ui| {
+            ui.strong(&j.title);
+            match &j.outcome {
+                None => {
+                    let label = if j.paused { "resume" } else { "pause" };
+                    if ui.button(label).clicked() {
+                        actions.push(RunsAction::Pause(i, !j.paused));
+                    }
+                    if ui
+                        .button("cancel")
+                        .on_hover_text("save a checkpoint and stop; resume later")
+                        .clicked()
+                    {
+                        actions.push(RunsAction::Cancel(i));
+                    }
+                }
+                Some(_) => {
+                    if ui.button("dismiss").clicked() {
+                        actions.push(RunsAction::DismissJob(i));
+                    }
+                }
+            }
+        });
+        match &j.outcome {
+            None => {
+                ui.add(
+                    egui::ProgressBar::new(j.fraction)
+                        .text(format!(
+                            "{}{}",
+                            j.phase,
+                            if j.paused { " (paused)" } else { "" }
+                        ))
+                        .desired_width(ui.available_width().min(380.0)),
+                );
+            }
+            Some(Ok(s)) => {
+                ui.label(s);
+            }
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+        }
+        if !j.last_metrics.is_empty() {
+            ui.weak(&j.last_metrics);
+        }
+        for line in j.log.iter().rev().take(3).rev() {
+            ui.weak(line);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_resolves_like_the_cli() {
+        let mut f = SearchForm {
+            epochs: "2".into(),
+            train_images: "300".into(),
+            ..Default::default()
+        };
+        let (cfg, out) = f.resolve(Compute::Cpu).unwrap();
+        assert_eq!(out, PathBuf::from("darts-pt-runs/nb201-darts-tiny"));
+        let mut expect = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny);
+        expect.epochs = 2;
+        expect.scale_sgas_schedule();
+        expect.data.train_images = Some(300);
+        expect.device = DeviceChoice::Cpu;
+        assert_eq!(cfg, expect);
+        f.epochs = "two".into();
+        assert!(f.resolve(Compute::Cpu).unwrap_err().contains("epochs"));
+    }
+}
