@@ -152,7 +152,7 @@ fn im2col(x: &[f32], g: &ConvGeom, cols: &mut [f32]) {
                     out[xhi..].fill(0.0);
                     let src = &plane[iy * g.w..(iy + 1) * g.w];
                     if g.stride == 1 {
-                        let start = (xlo as isize + offx) as usize;
+                        let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
                         out[xlo..xhi].copy_from_slice(&src[start..start + (xhi - xlo)]);
                     } else {
                         for ox in xlo..xhi {
@@ -183,7 +183,7 @@ fn col2im(cols: &[f32], g: &ConvGeom, dx: &mut [f32]) {
                     let src = &row[oy * ow..(oy + 1) * ow];
                     let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
                     if g.stride == 1 {
-                        let start = (xlo as isize + offx) as usize;
+                        let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
                         for (d, s) in dst[start..start + (xhi - xlo)]
                             .iter_mut()
                             .zip(&src[xlo..xhi])
@@ -216,7 +216,7 @@ fn depthwise_plane(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom) {
                 let src = &x[iy * g.w..(iy + 1) * g.w];
                 let dst = &mut y[oy * ow..(oy + 1) * ow];
                 if g.stride == 1 {
-                    let start = (xlo as isize + offx) as usize;
+                    let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
                     for (d, s) in dst[xlo..xhi].iter_mut().zip(&src[start..]) {
                         *d += wv * *s;
                     }
@@ -245,7 +245,7 @@ fn depthwise_plane_dx(gy: &[f32], w: &[f32], dx: &mut [f32], g: &ConvGeom) {
                 let src = &gy[oy * ow..(oy + 1) * ow];
                 let dst = &mut dx[iy * g.w..(iy + 1) * g.w];
                 if g.stride == 1 {
-                    let start = (xlo as isize + offx) as usize;
+                    let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
                     for (d, s) in dst[start..start + (xhi - xlo)]
                         .iter_mut()
                         .zip(&src[xlo..xhi])
@@ -277,7 +277,7 @@ fn depthwise_plane_dw(x: &[f32], gy: &[f32], dw: &mut [f32], g: &ConvGeom) {
                 let src = &x[iy * g.w..(iy + 1) * g.w];
                 let gr = &gy[oy * ow..(oy + 1) * ow];
                 if g.stride == 1 {
-                    let start = (xlo as isize + offx) as usize;
+                    let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
                     acc += gr[xlo..xhi]
                         .iter()
                         .zip(&src[start..])
@@ -519,7 +519,7 @@ fn pool_row(src: &[f32], out: &mut [f32], k: usize, s: usize, p: usize, max: boo
         let off = kx as isize - p as isize;
         let (lo, hi) = valid_range(out.len(), s, off, w);
         if s == 1 {
-            let start = (lo as isize + off) as usize;
+            let start = (lo as isize + off).clamp(0, w as isize) as usize;
             let src = &src[start..start + (hi - lo)];
             if max {
                 for (o, v) in out[lo..hi].iter_mut().zip(src) {
@@ -615,7 +615,7 @@ pub fn pool_backward(x: &[f32], gy: &[f32], g: &PoolGeom) -> Vec<f32> {
                 let (ylo, yhi) = g.window(oy, g.h);
                 let grow = &gp[oy * ow..(oy + 1) * ow];
                 if g.max {
-                    for ox in 0..ow {
+                    for (ox, gv) in grow.iter().enumerate() {
                         let (xlo, xhi) = g.window(ox, g.w);
                         let mut best = ylo * g.w + xlo;
                         let mut m = f32::NEG_INFINITY;
@@ -632,7 +632,7 @@ pub fn pool_backward(x: &[f32], gy: &[f32], g: &PoolGeom) -> Vec<f32> {
                                 }
                             }
                         }
-                        dxp[best] += grow[ox];
+                        dxp[best] += gv;
                     }
                 } else {
                     // Spread g / count over the window: scale, then the transposed separable sum.
@@ -646,7 +646,7 @@ pub fn pool_backward(x: &[f32], gy: &[f32], g: &PoolGeom) -> Vec<f32> {
                             let off = kx as isize - g.pad as isize;
                             let (lo, hi) = valid_range(ow, g.stride, off, g.w);
                             if g.stride == 1 {
-                                let start = (lo as isize + off) as usize;
+                                let start = (lo as isize + off).clamp(0, g.w as isize) as usize;
                                 for (d, s) in drow[start..start + (hi - lo)]
                                     .iter_mut()
                                     .zip(&scaled[lo..hi])
@@ -913,6 +913,29 @@ mod tests {
                 dil: 2,
                 ..base
             },
+            // Maps smaller than the dilated kernel (DARTS's dil_conv_5x5 on 4x4 and smaller maps):
+            // some kernel taps never touch the image.
+            ConvGeom {
+                c_out: 4,
+                groups: 4,
+                h: 3,
+                w: 2,
+                kh: 5,
+                kw: 5,
+                pad: 4,
+                dil: 2,
+                ..base
+            },
+            ConvGeom {
+                h: 2,
+                w: 3,
+                kh: 5,
+                kw: 5,
+                pad: 4,
+                dil: 2,
+                ..base
+            },
+            ConvGeom { h: 1, w: 1, ..base },
             ConvGeom {
                 kh: 5,
                 kw: 5,
@@ -965,7 +988,7 @@ mod tests {
     #[test]
     fn pooling_matches_the_definition_and_its_gradient_is_the_adjoint() {
         for max in [false, true] {
-            for (stride, h) in [(1, 7), (2, 8), (2, 7)] {
+            for (stride, h) in [(1, 7), (2, 8), (2, 7), (1, 1), (2, 2), (2, 1)] {
                 let g = PoolGeom {
                     planes: 3,
                     h,

@@ -387,17 +387,20 @@ pub fn run_search(
     sink: Sink,
     control: &Control,
 ) -> Result<SearchEnd> {
-    let (cfg, run) = if resume {
+    let (cfg, run, data) = if resume {
         let run = RunDir::open(dir)?;
         let cfg = SearchConfig::from_toml_file(&run.config())?;
-        (cfg, run)
+        let data = load_search_data(&cfg.data)?;
+        (cfg, run, data)
     } else {
         config.validate()?;
+        // Read the data before creating the run directory: bad data must leave no run behind
+        // (a stray config.toml would make the corrected command refuse the directory).
+        let data = load_search_data(&config.data)?;
         let run = RunDir::create(dir)?;
         crate::checkpoint::write_atomic(&run.config(), config.to_toml().as_bytes())?;
-        (config.clone(), run)
+        (config.clone(), run, data)
     };
-    let data = load_search_data(&cfg.data)?;
     let space = cfg.space.space();
     let cells = cell_types(&space);
     let dev = device.device.clone();

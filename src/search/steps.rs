@@ -74,6 +74,24 @@ pub fn detached_probs(model: &Supernet) -> Vec<Tensor<2>> {
         .collect()
 }
 
+/// A copy of `net` that records no weight gradients, leaving `net` itself trainable.
+///
+/// burn 0.22.1's `Param::set_require_grad` on a parameter that is not initialised yet (burn's
+/// `Linear`, the classifier, initialises lazily) writes into the lazy state that all clones
+/// share, so `net.clone().no_grad()` on a fresh supernet also switched off the original
+/// classifier's gradient: it then never trained, unlike in a resumed run (whose parameters were
+/// initialised by loading). Initialising every parameter first makes `no_grad` fork instead.
+fn without_grad(net: &SearchNet) -> SearchNet {
+    struct Init;
+    impl burn::module::ModuleVisitor for Init {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    net.visit(&mut Init);
+    net.clone().no_grad()
+}
+
 /// First-order alpha step (DARTS's `Architect.step` with `unrolled=False`): cross-entropy on
 /// a held-out batch under softmax(alpha), Adam on alpha. Weights get no gradient.
 pub fn alpha_step(
@@ -83,7 +101,7 @@ pub fn alpha_step(
     batch: &DeviceBatch,
     plans: &[WeightPlan],
 ) -> StepStats {
-    let net = model.net.clone().no_grad();
+    let net = without_grad(&model.net);
     let w = arch_weights(model.probabilities(), plans);
     let logits = net.forward(batch.x.clone(), &w, BnMode::Train);
     let loss = cross_entropy(logits.clone(), batch.y.clone());
@@ -166,7 +184,7 @@ pub fn perturb_adversarial(
     batch: &DeviceBatch,
     plans: &[WeightPlan],
 ) -> Vec<Tensor<2>> {
-    let net = model.net.clone().no_grad();
+    let net = without_grad(&model.net);
     let originals: Vec<Tensor<2>> = probs.iter().map(|p| p.clone().detach()).collect();
     let before = eval_loss(&net, originals.clone(), plans, batch).detach();
     let mut current = perturb_uniform(originals.clone(), eps);

@@ -1,9 +1,12 @@
 //! Integration tests of darts-pt: one test binary (each binary links all of burn), with a
 //! module per area.
 
+mod cli;
 mod common;
 mod experiment;
 mod networks;
+mod pt;
+mod search;
 mod selection;
 mod studio;
 mod train;
