@@ -81,3 +81,17 @@ impl LeakPath for std::path::PathBuf {
         Box::leak(self.into_boxed_path())
     }
 }
+
+/// Every tensor of a run's checkpoint, and its loop state without the wall-clock time: what
+/// must be bit-identical between an interrupted-and-resumed run and an uninterrupted one.
+pub fn checkpoint_contents(run: &std::path::Path) -> (Vec<(String, Vec<u8>)>, serde_json::Value) {
+    let ckpt = darts_pt::checkpoint::Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    let tensors = ckpt
+        .tensors
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+        .collect();
+    let mut state = ckpt.state.clone();
+    state.as_object_mut().unwrap().remove("elapsed");
+    (tensors, state)
+}

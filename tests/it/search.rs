@@ -31,7 +31,7 @@ use darts_pt::search::steps::{
 use darts_pt::search::{checkpoint_projections, init_supernet, run_search, sdarts_epsilon};
 use darts_pt::space::{DARTS8_OPS, Family, SpaceId, darts_node_edges};
 
-use crate::common::{cpu, random_input, to_vec};
+use crate::common::{checkpoint_contents, cpu, random_input, to_vec};
 
 fn cpu_device() -> SelectedDevice {
     select(DeviceChoice::Cpu).unwrap()
@@ -800,19 +800,6 @@ fn tiny_search_args(out: &Path, images: usize, epochs: usize) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// Every tensor of a run's checkpoint, and its loop state without the wall-clock time.
-fn checkpoint_contents(run: &Path) -> (Vec<(String, Vec<u8>)>, serde_json::Value) {
-    let ckpt = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
-    let tensors = ckpt
-        .tensors
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-        .collect();
-    let mut state = ckpt.state.clone();
-    state.as_object_mut().unwrap().remove("elapsed");
-    (tensors, state)
 }
 
 fn metrics_without_timing(run: &Path) -> Vec<MetricsRecord> {

@@ -126,9 +126,18 @@ fn has_label_containing(h: &Harness<'_, StudioApp>, text: &str) -> bool {
 /// with other SIMD kernels could round one digit of a number computed here differently, so a
 /// glyph's worth of pixels may differ; a layout change moves thousands.
 fn snapshot(h: &mut Harness<'_, StudioApp>, name: &str, mask: &[&str]) {
+    snapshot_with(h, name, mask, Vec::new());
+}
+
+/// [`snapshot`], also painting over `rects`.
+fn snapshot_with(
+    h: &mut Harness<'_, StudioApp>,
+    name: &str,
+    mask: &[&str],
+    mut rects: Vec<egui::Rect>,
+) {
     h.remove_cursor();
     h.run_ok();
-    let mut rects = Vec::new();
     if let Some(n) = h.query_all_by_label_contains("rendering:").next() {
         let r = n.rect();
         rects.push(egui::Rect::from_min_max(
@@ -318,6 +327,31 @@ fn studio_panels_show_the_tiny_run() {
     ));
     snapshot(&mut h, "studio_perturbation", &["supernet of"]);
 
+    // Runs: the open run with its summary, the new-search form. The recent list and the
+    // directory browser show this machine's paths and are painted over.
+    open_panel(&mut h, "Runs", Panel::Runs);
+    for t in [
+        "Open a run",
+        "Open runs",
+        "New search",
+        "Start search",
+        "Jobs",
+    ] {
+        assert!(has_label(&h, t), "no {t}");
+    }
+    assert!(has_label_containing(&h, "nb201 · darts · tiny · finished"));
+    let top = h.get_by_label("Recent").rect().bottom();
+    let bottom = h.get_by_label("Open runs").rect().top();
+    snapshot_with(
+        &mut h,
+        "studio_runs",
+        &[],
+        vec![egui::Rect::from_min_max(
+            egui::pos2(0.0, top),
+            egui::pos2(SIZE.x / 2.0, bottom),
+        )],
+    );
+
     // Curves.
     open_panel(&mut h, "Curves", Panel::Curves);
     assert!(has_label(
@@ -353,6 +387,18 @@ fn studio_panels_show_the_tiny_run() {
         .unwrap_or_else(|| panic!("no number at the end of '{line}'"));
     assert!(diff < 1e-3, "{line}");
     assert!(line.contains("on shared wgpu"), "{line}");
+    // The adapter's facts depend on the machine: painted over.
+    let top = h.get_by_label("adapter").rect().top();
+    let bottom = h.get_by_label("burn on this device").rect().bottom();
+    snapshot_with(
+        &mut h,
+        "studio_device",
+        &["largest difference from the CPU result"],
+        vec![egui::Rect::from_min_max(
+            egui::pos2(0.0, top),
+            egui::pos2(SIZE.x, bottom),
+        )],
+    );
 }
 
 /// Runs the CLI binary.

@@ -27,7 +27,7 @@ use darts_pt::train::{
     TrainResult, eval_run, evaluate, load_train_data, run_train,
 };
 
-use crate::common::{cpu, random_input, tiny_nb201_run, to_vec};
+use crate::common::{checkpoint_contents, cpu, random_input, tiny_nb201_run, to_vec};
 
 /// NAS-Bench-201's best CIFAR-10 cell.
 const NB201_CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
@@ -101,19 +101,6 @@ fn tiny_retrain_on_the_bundled_data_is_far_above_chance() {
         (e.test_acc, e.epoch, e.params),
         (r.final_test_acc, 3, r.params)
     );
-}
-
-/// Every tensor of a checkpoint, and its loop state without the wall-clock time.
-fn checkpoint_contents(run: &Path) -> (Vec<(String, Vec<u8>)>, serde_json::Value) {
-    let ckpt = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
-    let tensors = ckpt
-        .tensors
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-        .collect();
-    let mut state = ckpt.state.clone();
-    state.as_object_mut().unwrap().remove("elapsed");
-    (tensors, state)
 }
 
 /// The metrics lines without the timing fields.
