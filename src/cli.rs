@@ -162,7 +162,7 @@ pub struct DemoArgs {
     /// Where the demo writes its run directory.
     #[arg(long, default_value = "darts-pt-demo")]
     pub out: PathBuf,
-    /// laptop (a few minutes) or tiny (under a minute).
+    /// laptop (about 10 minutes on a 2-core CPU) or tiny (under a minute).
     #[arg(long, default_value = "laptop", value_parser = parse_preset)]
     pub preset: Preset,
     /// A dataset instead of the bundled Fashion-MNIST subset.
