@@ -306,51 +306,23 @@ pub fn run_ops(device: &Device, c: usize, size: usize, warmup: usize, steps: usi
     let wd5 = Tensor::<4>::random([c, 1, 5, 5], Distribution::Normal(0.0, 0.1), &ad).require_grad();
     let scalar = Tensor::<4>::ones([1, 1, 1, 1], &ad).require_grad();
     type OpFn<'a> = Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>;
+    // burn's own convolution (stride 1), the reference the kernels are timed against.
+    let burn_conv = |w: &Tensor<4>, pad: usize, dil: usize, groups: usize| -> OpFn {
+        let w = w.clone();
+        Box::new(move |x| {
+            conv2d(
+                x,
+                w.clone(),
+                None,
+                ConvOptions::new([1, 1], [pad; 2], [dil; 2], groups),
+            )
+        })
+    };
     let ops: Vec<(&str, OpFn)> = vec![
-        (
-            "conv3x3",
-            Box::new(|x| {
-                conv2d(
-                    x,
-                    w3.clone(),
-                    None,
-                    ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-                )
-            }),
-        ),
-        (
-            "conv1x1",
-            Box::new(|x| {
-                conv2d(
-                    x,
-                    w1.clone(),
-                    None,
-                    ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
-                )
-            }),
-        ),
-        (
-            "depthwise3x3",
-            Box::new(|x| {
-                conv2d(
-                    x,
-                    wd3.clone(),
-                    None,
-                    ConvOptions::new([1, 1], [1, 1], [1, 1], c),
-                )
-            }),
-        ),
-        (
-            "dil_depthwise5x5",
-            Box::new(|x| {
-                conv2d(
-                    x,
-                    wd5.clone(),
-                    None,
-                    ConvOptions::new([1, 1], [4, 4], [2, 2], c),
-                )
-            }),
-        ),
+        ("conv3x3", burn_conv(&w3, 1, 1, 1)),
+        ("conv1x1", burn_conv(&w1, 0, 1, 1)),
+        ("depthwise3x3", burn_conv(&wd3, 1, 1, c)),
+        ("dil_depthwise5x5", burn_conv(&wd5, 4, 2, c)),
         (
             "avg_pool3x3",
             Box::new(|x| {
