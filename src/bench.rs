@@ -305,6 +305,16 @@ pub fn run_ops(device: &Device, c: usize, size: usize, warmup: usize, steps: usi
     let wd3 = Tensor::<4>::random([c, 1, 3, 3], Distribution::Normal(0.0, 0.1), &ad).require_grad();
     let wd5 = Tensor::<4>::random([c, 1, 5, 5], Distribution::Normal(0.0, 0.1), &ad).require_grad();
     let scalar = Tensor::<4>::ones([1, 1, 1, 1], &ad).require_grad();
+    // Whole candidate operations of the DARTS search cell (affine-free BN, train mode).
+    let mut darts_ops: Vec<(String, crate::nn::ops::Op)> = Vec::new();
+    for kind in crate::space::DARTS_OPS {
+        for stride in [1, 2] {
+            darts_ops.push((
+                format!("{kind}/s{stride}"),
+                crate::nn::ops::Op::new(kind, crate::space::Family::Darts, c, stride, true, &ad),
+            ));
+        }
+    }
     type OpFn<'a> = Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>;
     // burn's own convolution (stride 1), the reference the kernels are timed against.
     let burn_conv = |w: &Tensor<4>, pad: usize, dil: usize, groups: usize| -> OpFn {
@@ -396,39 +406,9 @@ pub fn run_ops(device: &Device, c: usize, size: usize, warmup: usize, steps: usi
                 )
             }),
         ),
-        (
-            "conv3x3_xgrad",
-            Box::new(|x| {
-                conv2d(
-                    x,
-                    w3.clone().detach(),
-                    None,
-                    ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-                )
-            }),
-        ),
-        (
-            "dw3x3_xgrad",
-            Box::new(|x| {
-                conv2d(
-                    x,
-                    wd3.clone().detach(),
-                    None,
-                    ConvOptions::new([1, 1], [1, 1], [1, 1], c),
-                )
-            }),
-        ),
-        (
-            "dil_dw5x5_xgrad",
-            Box::new(|x| {
-                conv2d(
-                    x,
-                    wd5.clone().detach(),
-                    None,
-                    ConvOptions::new([1, 1], [4, 4], [2, 2], c),
-                )
-            }),
-        ),
+        ("conv3x3_xgrad", burn_conv(&w3.clone().detach(), 1, 1, 1)),
+        ("dw3x3_xgrad", burn_conv(&wd3.clone().detach(), 1, 1, c)),
+        ("dil_dw5x5_xgrad", burn_conv(&wd5.clone().detach(), 4, 2, c)),
         (
             "conv1x1_matmul",
             Box::new(|x: Tensor<4>| {
@@ -521,22 +501,11 @@ pub fn run_ops(device: &Device, c: usize, size: usize, warmup: usize, steps: usi
             }),
         ),
     ];
-    // Whole candidate operations of the DARTS search cell (affine-free BN, train mode).
-    let mut darts_ops: Vec<(String, crate::nn::ops::Op)> = Vec::new();
-    for kind in crate::space::DARTS_OPS {
-        for stride in [1, 2] {
-            darts_ops.push((
-                format!("{kind}/s{stride}"),
-                crate::nn::ops::Op::new(kind, crate::space::Family::Darts, c, stride, true, &ad),
-            ));
-        }
-    }
     let mut ops = ops;
     for (name, op) in &darts_ops {
         let op = op.clone();
-        let name: &'static str = Box::leak(name.clone().into_boxed_str());
         ops.push((
-            name,
+            name.as_str(),
             Box::new(move |x| op.forward(x, crate::nn::bn::BnMode::Train)),
         ));
     }

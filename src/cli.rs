@@ -242,13 +242,8 @@ pub struct SearchArgs {
     /// A TOML file of settings (any subset of the keys written to a run's config.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Dataset directory or file (CIFAR-10/100 binary or Python, IDX, image folder); the
-    /// bundled Fashion-MNIST subset when absent.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Force the dataset format: cifar10, cifar100, fashion-mnist, mnist, folder.
-    #[arg(long)]
-    pub dataset: Option<String>,
+    #[command(flatten)]
+    pub source: DataArgs,
     /// Use only the first N training images.
     #[arg(long)]
     pub train_images: Option<usize>,
@@ -278,6 +273,30 @@ pub struct SearchArgs {
     pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// `--data` and `--dataset`, shared by the commands that train.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Dataset directory or file (CIFAR-10/100 binary or Python, IDX, image folder); the
+    /// bundled Fashion-MNIST subset when absent. Training and experiments need a test split.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Force the dataset format: cifar10, cifar100, fashion-mnist, mnist, folder.
+    #[arg(long)]
+    pub dataset: Option<String>,
+}
+
+impl DataArgs {
+    /// Overrides the source of `cfg` with whatever was given.
+    pub fn apply(&self, cfg: &mut crate::config::DataConfig) {
+        if let Some(p) = &self.data {
+            cfg.path = Some(p.clone());
+        }
+        if let Some(d) = &self.dataset {
+            cfg.dataset = Some(d.clone());
+        }
+    }
 }
 
 /// `--device`, shared by every command that computes.
@@ -375,12 +394,7 @@ pub fn resolve_search_config(args: &SearchArgs) -> Result<SearchConfig> {
         cfg.method = method;
         cfg.preset = preset;
     }
-    if let Some(p) = &args.data {
-        cfg.data.path = Some(p.clone());
-    }
-    if let Some(d) = &args.dataset {
-        cfg.data.dataset = Some(d.clone());
-    }
+    args.source.apply(&mut cfg.data);
     if let Some(n) = args.train_images {
         cfg.data.train_images = Some(n);
     }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::{ExperimentRequest, Plan, run_experiment};
-use crate::cli::DeviceArgs;
+use crate::cli::{DataArgs, DeviceArgs};
 use crate::config::{DataConfig, Preset};
 use crate::job::Control;
 use crate::space::SpaceId;
@@ -44,13 +44,8 @@ pub struct PtVsMagnitudeArgs {
     /// paper (the papers' protocols; days).
     #[arg(long, default_value = "laptop", value_parser = parse::<Preset>)]
     pub preset: Preset,
-    /// Dataset directory or file (it needs a test split); the bundled Fashion-MNIST subset
-    /// when absent.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Force the dataset format: cifar10, cifar100, fashion-mnist, mnist, folder.
-    #[arg(long)]
-    pub dataset: Option<String>,
+    #[command(flatten)]
+    pub source: DataArgs,
     /// NAS-Bench-201 table (CSV) to look NB201 cells up in; or set DARTS_PT_NB201.
     #[arg(long)]
     pub table: Option<PathBuf>,
@@ -68,11 +63,8 @@ pub struct PtVsMagnitudeArgs {
 pub fn experiment_command(cmd: &ExperimentCommand) -> Result<()> {
     let ExperimentCommand::PtVsMagnitude(args) = cmd;
     let device = args.device.select()?;
-    let data = DataConfig {
-        path: args.data.clone(),
-        dataset: args.dataset.clone(),
-        train_images: None,
-    };
+    let mut data = DataConfig::default();
+    args.source.apply(&mut data);
     let plan = Plan::new(args.space, args.preset, data);
     let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
     let mut command = format!(
@@ -81,7 +73,7 @@ pub fn experiment_command(cmd: &ExperimentCommand) -> Result<()> {
         seeds.join(","),
         args.preset
     );
-    if let Some(d) = &args.data {
+    if let Some(d) = &args.source.data {
         command += &format!(" --data {}", d.display());
     }
     if let Some(t) = &args.table {

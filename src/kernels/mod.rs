@@ -7,14 +7,9 @@
 pub mod cpu;
 mod ext;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
 pub use ext::DartsKernels;
-
-/// Whether tensors on `device` use the flex CPU kernels.
-fn on_flex(device: &Device) -> bool {
-    device.clone().without_autodiff() == Device::flex()
-}
 
 /// 2-D convolution without bias: square kernel, symmetric padding, dilation, groups.
 pub fn conv2d(
@@ -74,9 +69,4 @@ pub fn batch_norm(
         stats.into_dispatch(),
         eps,
     ))
-}
-
-/// Whether the fast CPU kernels serve this device (for tests and benchmarks).
-pub fn uses_cpu_kernels(device: &Device) -> bool {
-    on_flex(device)
 }

@@ -89,8 +89,10 @@ impl SearchForm {
             method: Some(self.method),
             preset: Some(self.preset),
             config: None,
-            data: (!self.data.trim().is_empty()).then(|| PathBuf::from(self.data.trim())),
-            dataset: None,
+            source: crate::cli::DataArgs {
+                data: (!self.data.trim().is_empty()).then(|| PathBuf::from(self.data.trim())),
+                dataset: None,
+            },
             train_images: opt_num(&self.train_images, "train images")?,
             epochs: opt_num(&self.epochs, "epochs")?,
             seed: opt_num(&self.seed, "seed")?,

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::source::resolve_genotype;
 use super::{TrainConfig, TrainEnd, eval_run, run_train};
-use crate::cli::DeviceArgs;
+use crate::cli::{DataArgs, DeviceArgs};
 use crate::config::Preset;
 use crate::device::DeviceChoice;
 use crate::job::Control;
@@ -38,13 +38,8 @@ pub struct TrainArgs {
     /// epoch on a CPU) or tiny (seconds; tests).
     #[arg(long, default_value = "paper", value_parser = parse::<Preset>)]
     pub preset: Preset,
-    /// Dataset directory or file; the bundled Fashion-MNIST subset when absent. It needs a test
-    /// split.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Force the dataset format: cifar10, cifar100, fashion-mnist, mnist, folder.
-    #[arg(long)]
-    pub dataset: Option<String>,
+    #[command(flatten)]
+    pub source: DataArgs,
     /// Use only the first N training images (default: all of them, or the preset's).
     #[arg(long)]
     pub train_images: Option<usize>,
@@ -107,12 +102,7 @@ pub fn resolve_train_config(args: &TrainArgs) -> Result<TrainConfig> {
     let mut cfg = TrainConfig::preset(space, args.preset);
     cfg.genotype = resolved.genotype.to_string();
     cfg.genotype_source = resolved.source;
-    if let Some(p) = &args.data {
-        cfg.data.path = Some(p.clone());
-    }
-    if let Some(d) = &args.dataset {
-        cfg.data.dataset = Some(d.clone());
-    }
+    args.source.apply(&mut cfg.data);
     if let Some(n) = args.train_images {
         cfg.data.train_images = Some(n);
     }
