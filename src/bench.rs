@@ -614,7 +614,13 @@ pub fn profile_weight_step(
         let n2 = sgd.step(net.clone(), &g, 0.025);
         drop(n2);
     });
+    let mut model = model;
+    let mut adam = Adam::new(0.5, 0.999, 1e-8, 1e-3);
+    let alpha = time(&train_dev, warmup, steps, || {
+        let _ = alpha_step(&mut model, &mut adam, 3e-4, &wb, &plans);
+    });
     vec![
+        ("alpha step".into(), alpha),
         ("forward".into(), fwd),
         ("forward+backward".into(), fwd_bwd),
         ("collect+clip".into(), collect),

@@ -75,16 +75,52 @@ fn matmul(
     rhs_rs: usize,
     rhs_cs: usize,
 ) {
+    let dst = Strided {
+        data: dst,
+        rs: n,
+        cs: 1,
+    };
+    matmul_strided(
+        dst, m, n, k, accumulate, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs,
+    );
+}
+
+/// A matrix in a mutable slice, with row and column strides.
+struct Strided<'a> {
+    data: &'a mut [f32],
+    rs: usize,
+    cs: usize,
+}
+
+/// [`matmul`] into a destination with any strides (a transposed one, for instance).
+#[allow(clippy::too_many_arguments)]
+fn matmul_strided(
+    dst: Strided,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
     // The pointers below are only read within these extents.
-    assert!(dst.len() >= m * n);
+    assert!(dst.data.len() > (m - 1) * dst.rs + (n - 1) * dst.cs);
     assert!(k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     assert!(k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
     if k == 0 {
         if !accumulate {
-            dst[..m * n].fill(0.0);
+            for i in 0..m {
+                for j in 0..n {
+                    dst.data[i * dst.rs + j * dst.cs] = 0.0;
+                }
+            }
         }
         return;
     }
@@ -95,9 +131,9 @@ fn matmul(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
+            dst.data.as_mut_ptr(),
+            dst.cs as isize,
+            dst.rs as isize,
             accumulate,
             lhs.as_ptr(),
             lhs_cs as isize,
@@ -115,6 +151,30 @@ fn matmul(
     }
 }
 
+/// One kernel tap along one axis: it reads input `o*stride + off` (`off = k*dil - pad`) for the
+/// output positions `lo..hi`, the ones whose input lies inside the image; `start` is the input
+/// read at `lo` (clamped to the image, so an empty tap slices nothing).
+#[derive(Clone, Copy, Debug)]
+struct Tap {
+    off: isize,
+    lo: usize,
+    hi: usize,
+    start: usize,
+}
+
+/// The taps of a kernel of size `k` along one axis, computed once per call instead of per
+/// plane or row (their integer divisions showed up in profiles of small maps).
+fn taps(out_len: usize, stride: usize, k: usize, dil: usize, pad: usize, len: usize) -> Vec<Tap> {
+    (0..k)
+        .map(|t| {
+            let off = (t * dil) as isize - pad as isize;
+            let (lo, hi) = valid_range(out_len, stride, off, len);
+            let start = (lo as isize * stride as isize + off).clamp(0, len as isize) as usize;
+            Tap { off, lo, hi, start }
+        })
+        .collect()
+}
+
 /// The range of output positions `o` whose input `o*s + off` (off = k*d - pad) lies in
 /// `0..len`.
 #[inline]
@@ -130,33 +190,185 @@ fn valid_range(out_len: usize, s: usize, off: isize, len: usize) -> (usize, usiz
     (lo.min(hi), hi)
 }
 
+/// The row and column taps of a convolution.
+struct ConvTaps {
+    y: Vec<Tap>,
+    x: Vec<Tap>,
+}
+
+impl ConvTaps {
+    fn new(g: &ConvGeom) -> Self {
+        ConvTaps {
+            y: taps(g.out_h(), g.stride, g.kh, g.dil, g.pad, g.h),
+            x: taps(g.out_w(), g.stride, g.kw, g.dil, g.pad, g.w),
+        }
+    }
+}
+
+/// `sum a[i] * b[i]` in 16 independent lanes, so the loop vectorises.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `acc[i] += w * src[i]`.
+#[inline]
+fn axpy(acc: &mut [f32], w: f32, src: &[f32]) {
+    for (a, s) in acc.iter_mut().zip(src) {
+        *a += w * *s;
+    }
+}
+
+/// Stride-1 convolutions over the zero-padded input plane (the "wide" layout).
+///
+/// Output position `(oy, ox)` sits at `oy * wp + ox` of a row-major buffer as wide as the
+/// padded plane, so each kernel tap reads one contiguous run of the padded plane: im2col
+/// becomes one copy per tap and channel, and depthwise taps become one long vectorised
+/// multiply-add. The `wp - ow` columns between output rows are computed and dropped.
+struct Wide {
+    /// Padded plane height and width.
+    hp: usize,
+    wp: usize,
+    /// Image height and width.
+    h: usize,
+    w: usize,
+    pad: usize,
+    /// Output height and width.
+    oh: usize,
+    ow: usize,
+    /// Length of one wide output plane: `(oh - 1) * wp + ow`, so the last tap stays inside
+    /// the padded plane.
+    len: usize,
+    /// Offset of each kernel tap (row-major over `ky, kx`) in the padded plane.
+    offs: Vec<usize>,
+}
+
+impl Wide {
+    /// The wide layout of `g`, when it is stride 1 with a non-empty output.
+    fn new(g: &ConvGeom) -> Option<Wide> {
+        if g.stride != 1 || g.out_h() == 0 || g.out_w() == 0 {
+            return None;
+        }
+        let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let offs = (0..g.kh)
+            .flat_map(|ky| (0..g.kw).map(move |kx| ky * g.dil * wp + kx * g.dil))
+            .collect();
+        Some(Wide {
+            hp,
+            wp,
+            h: g.h,
+            w: g.w,
+            pad: g.pad,
+            oh,
+            ow,
+            len: (oh - 1) * wp + ow,
+            offs,
+        })
+    }
+
+    fn plane(&self) -> usize {
+        self.hp * self.wp
+    }
+
+    /// Copies an image plane into the interior of a padded plane whose border is zero.
+    fn pad_into(&self, x: &[f32], padded: &mut [f32]) {
+        for iy in 0..self.h {
+            let dst = (iy + self.pad) * self.wp + self.pad;
+            padded[dst..dst + self.w].copy_from_slice(&x[iy * self.w..(iy + 1) * self.w]);
+        }
+    }
+
+    /// Drops the in-between columns of a wide output plane.
+    fn compact(&self, wide: &[f32], out: &mut [f32]) {
+        for oy in 0..self.oh {
+            out[oy * self.ow..(oy + 1) * self.ow]
+                .copy_from_slice(&wide[oy * self.wp..oy * self.wp + self.ow]);
+        }
+    }
+
+    /// Spreads an output plane into a wide plane whose in-between columns are zero.
+    fn expand(&self, out: &[f32], wide: &mut [f32]) {
+        for oy in 0..self.oh {
+            wide[oy * self.wp..oy * self.wp + self.ow]
+                .copy_from_slice(&out[oy * self.ow..(oy + 1) * self.ow]);
+        }
+    }
+
+    /// im2col of `channels` padded planes: row `c * taps + t` is the run of tap `t` over
+    /// channel `c`.
+    fn im2col(&self, padded: &[f32], channels: usize, cols: &mut [f32]) {
+        let taps = self.offs.len();
+        for c in 0..channels {
+            let plane = &padded[c * self.plane()..(c + 1) * self.plane()];
+            for (t, &off) in self.offs.iter().enumerate() {
+                cols[(c * taps + t) * self.len..][..self.len]
+                    .copy_from_slice(&plane[off..off + self.len]);
+            }
+        }
+    }
+}
+
+/// Per-thread scratch of the wide stride-1 path: padded input planes, columns and one wide
+/// output (or output-gradient) block. Borders and in-between columns are written only once,
+/// as zeros, and stay zero.
+struct WideScratch {
+    padded: Vec<f32>,
+    cols: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl WideScratch {
+    fn new(wd: &Wide, g: &ConvGeom) -> Self {
+        WideScratch {
+            padded: vec![0.0; g.cin_g() * wd.plane()],
+            cols: vec![0.0; g.k() * wd.len],
+            out: vec![0.0; g.cout_g() * wd.len],
+        }
+    }
+}
+
 /// im2col of one group of one sample: `cols[(c*kh + ky)*kw + kx][oy*ow + ox]`.
-fn im2col(x: &[f32], g: &ConvGeom, cols: &mut [f32]) {
+fn im2col(x: &[f32], g: &ConvGeom, t: &ConvTaps, cols: &mut [f32]) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let ohw = oh * ow;
     for c in 0..g.cin_g() {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
+        for (ky, ty) in t.y.iter().enumerate() {
+            for (kx, tx) in t.x.iter().enumerate() {
                 let row = &mut cols[((c * g.kh + ky) * g.kw + kx) * ohw..][..ohw];
-                let offy = (ky * g.dil) as isize - g.pad as isize;
-                let offx = (kx * g.dil) as isize - g.pad as isize;
-                let (ylo, yhi) = valid_range(oh, g.stride, offy, g.h);
-                let (xlo, xhi) = valid_range(ow, g.stride, offx, g.w);
-                row[..ylo * ow].fill(0.0);
-                row[yhi * ow..].fill(0.0);
-                for oy in ylo..yhi {
-                    let iy = (oy as isize * g.stride as isize + offy) as usize;
+                row[..ty.lo * ow].fill(0.0);
+                row[ty.hi * ow..].fill(0.0);
+                let start = tx.start;
+                for oy in ty.lo..ty.hi {
+                    let iy = (oy as isize * g.stride as isize + ty.off) as usize;
                     let out = &mut row[oy * ow..(oy + 1) * ow];
-                    out[..xlo].fill(0.0);
-                    out[xhi..].fill(0.0);
+                    out[..tx.lo].fill(0.0);
+                    out[tx.hi..].fill(0.0);
                     let src = &plane[iy * g.w..(iy + 1) * g.w];
                     if g.stride == 1 {
-                        let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
-                        out[xlo..xhi].copy_from_slice(&src[start..start + (xhi - xlo)]);
+                        out[tx.lo..tx.hi].copy_from_slice(&src[start..start + (tx.hi - tx.lo)]);
                     } else {
-                        for ox in xlo..xhi {
-                            out[ox] = src[(ox as isize * g.stride as isize + offx) as usize];
+                        for (o, s) in out[tx.lo..tx.hi]
+                            .iter_mut()
+                            .zip(src[start..].iter().step_by(g.stride))
+                        {
+                            *o = *s;
                         }
                     }
                 }
@@ -166,34 +378,21 @@ fn im2col(x: &[f32], g: &ConvGeom, cols: &mut [f32]) {
 }
 
 /// The adjoint of [`im2col`]: accumulates columns back into one group's input gradient.
-fn col2im(cols: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+fn col2im(cols: &[f32], g: &ConvGeom, t: &ConvTaps, dx: &mut [f32]) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let ohw = oh * ow;
     for c in 0..g.cin_g() {
         let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
+        for (ky, ty) in t.y.iter().enumerate() {
+            for (kx, tx) in t.x.iter().enumerate() {
                 let row = &cols[((c * g.kh + ky) * g.kw + kx) * ohw..][..ohw];
-                let offy = (ky * g.dil) as isize - g.pad as isize;
-                let offx = (kx * g.dil) as isize - g.pad as isize;
-                let (ylo, yhi) = valid_range(oh, g.stride, offy, g.h);
-                let (xlo, xhi) = valid_range(ow, g.stride, offx, g.w);
-                for oy in ylo..yhi {
-                    let iy = (oy as isize * g.stride as isize + offy) as usize;
-                    let src = &row[oy * ow..(oy + 1) * ow];
+                let start = tx.start;
+                for oy in ty.lo..ty.hi {
+                    let iy = (oy as isize * g.stride as isize + ty.off) as usize;
+                    let src = &row[oy * ow + tx.lo..oy * ow + tx.hi];
                     let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
-                    if g.stride == 1 {
-                        let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
-                        for (d, s) in dst[start..start + (xhi - xlo)]
-                            .iter_mut()
-                            .zip(&src[xlo..xhi])
-                        {
-                            *d += *s;
-                        }
-                    } else {
-                        for ox in xlo..xhi {
-                            dst[(ox as isize * g.stride as isize + offx) as usize] += src[ox];
-                        }
+                    for (d, s) in dst[start..].iter_mut().step_by(g.stride).zip(src) {
+                        *d += *s;
                     }
                 }
             }
@@ -202,28 +401,18 @@ fn col2im(cols: &[f32], g: &ConvGeom, dx: &mut [f32]) {
 }
 
 /// Depthwise forward of one plane: `y += w (*) x` (cross-correlation, strided, dilated).
-fn depthwise_plane(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom) {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    for ky in 0..g.kh {
-        let offy = (ky * g.dil) as isize - g.pad as isize;
-        let (ylo, yhi) = valid_range(oh, g.stride, offy, g.h);
-        for kx in 0..g.kw {
+fn depthwise_plane(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom, t: &ConvTaps) {
+    let ow = g.out_w();
+    for (ky, ty) in t.y.iter().enumerate() {
+        for (kx, tx) in t.x.iter().enumerate() {
             let wv = w[ky * g.kw + kx];
-            let offx = (kx * g.dil) as isize - g.pad as isize;
-            let (xlo, xhi) = valid_range(ow, g.stride, offx, g.w);
-            for oy in ylo..yhi {
-                let iy = (oy as isize * g.stride as isize + offy) as usize;
+            let start = tx.start;
+            for oy in ty.lo..ty.hi {
+                let iy = (oy as isize * g.stride as isize + ty.off) as usize;
                 let src = &x[iy * g.w..(iy + 1) * g.w];
-                let dst = &mut y[oy * ow..(oy + 1) * ow];
-                if g.stride == 1 {
-                    let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
-                    for (d, s) in dst[xlo..xhi].iter_mut().zip(&src[start..]) {
-                        *d += wv * *s;
-                    }
-                } else {
-                    for ox in xlo..xhi {
-                        dst[ox] += wv * src[(ox as isize * g.stride as isize + offx) as usize];
-                    }
+                let dst = &mut y[oy * ow + tx.lo..oy * ow + tx.hi];
+                for (d, s) in dst.iter_mut().zip(src[start..].iter().step_by(g.stride)) {
+                    *d += wv * *s;
                 }
             }
         }
@@ -231,31 +420,18 @@ fn depthwise_plane(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom) {
 }
 
 /// Depthwise input gradient of one plane: `dx += w (*)^T gy`.
-fn depthwise_plane_dx(gy: &[f32], w: &[f32], dx: &mut [f32], g: &ConvGeom) {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    for ky in 0..g.kh {
-        let offy = (ky * g.dil) as isize - g.pad as isize;
-        let (ylo, yhi) = valid_range(oh, g.stride, offy, g.h);
-        for kx in 0..g.kw {
+fn depthwise_plane_dx(gy: &[f32], w: &[f32], dx: &mut [f32], g: &ConvGeom, t: &ConvTaps) {
+    let ow = g.out_w();
+    for (ky, ty) in t.y.iter().enumerate() {
+        for (kx, tx) in t.x.iter().enumerate() {
             let wv = w[ky * g.kw + kx];
-            let offx = (kx * g.dil) as isize - g.pad as isize;
-            let (xlo, xhi) = valid_range(ow, g.stride, offx, g.w);
-            for oy in ylo..yhi {
-                let iy = (oy as isize * g.stride as isize + offy) as usize;
-                let src = &gy[oy * ow..(oy + 1) * ow];
+            let start = tx.start;
+            for oy in ty.lo..ty.hi {
+                let iy = (oy as isize * g.stride as isize + ty.off) as usize;
+                let src = &gy[oy * ow + tx.lo..oy * ow + tx.hi];
                 let dst = &mut dx[iy * g.w..(iy + 1) * g.w];
-                if g.stride == 1 {
-                    let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
-                    for (d, s) in dst[start..start + (xhi - xlo)]
-                        .iter_mut()
-                        .zip(&src[xlo..xhi])
-                    {
-                        *d += wv * *s;
-                    }
-                } else {
-                    for ox in xlo..xhi {
-                        dst[(ox as isize * g.stride as isize + offx) as usize] += wv * src[ox];
-                    }
+                for (d, s) in dst[start..].iter_mut().step_by(g.stride).zip(src) {
+                    *d += wv * *s;
                 }
             }
         }
@@ -263,31 +439,21 @@ fn depthwise_plane_dx(gy: &[f32], w: &[f32], dx: &mut [f32], g: &ConvGeom) {
 }
 
 /// Depthwise weight gradient contribution of one plane: `dw[ky, kx] += sum gy * x(shifted)`.
-fn depthwise_plane_dw(x: &[f32], gy: &[f32], dw: &mut [f32], g: &ConvGeom) {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    for ky in 0..g.kh {
-        let offy = (ky * g.dil) as isize - g.pad as isize;
-        let (ylo, yhi) = valid_range(oh, g.stride, offy, g.h);
-        for kx in 0..g.kw {
-            let offx = (kx * g.dil) as isize - g.pad as isize;
-            let (xlo, xhi) = valid_range(ow, g.stride, offx, g.w);
+fn depthwise_plane_dw(x: &[f32], gy: &[f32], dw: &mut [f32], g: &ConvGeom, t: &ConvTaps) {
+    let ow = g.out_w();
+    for (ky, ty) in t.y.iter().enumerate() {
+        for (kx, tx) in t.x.iter().enumerate() {
+            let start = tx.start;
             let mut acc = 0.0f32;
-            for oy in ylo..yhi {
-                let iy = (oy as isize * g.stride as isize + offy) as usize;
+            for oy in ty.lo..ty.hi {
+                let iy = (oy as isize * g.stride as isize + ty.off) as usize;
                 let src = &x[iy * g.w..(iy + 1) * g.w];
-                let gr = &gy[oy * ow..(oy + 1) * ow];
-                if g.stride == 1 {
-                    let start = (xlo as isize + offx).clamp(0, g.w as isize) as usize;
-                    acc += gr[xlo..xhi]
-                        .iter()
-                        .zip(&src[start..])
-                        .map(|(a, b)| a * b)
-                        .sum::<f32>();
-                } else {
-                    for ox in xlo..xhi {
-                        acc += gr[ox] * src[(ox as isize * g.stride as isize + offx) as usize];
-                    }
-                }
+                let gr = &gy[oy * ow + tx.lo..oy * ow + tx.hi];
+                acc += gr
+                    .iter()
+                    .zip(src[start..].iter().step_by(g.stride))
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>();
             }
             dw[ky * g.kw + kx] += acc;
         }
@@ -303,34 +469,89 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
     let x_sample = g.c_in * g.h * g.w;
     let y_sample = g.c_out * ohw;
     let mut y = vec![0.0f32; g.y_len()];
+    if ohw == 0 {
+        return y;
+    }
+    let plane_in = g.h * g.w;
     if g.is_depthwise() {
-        let plane_in = g.h * g.w;
+        let kk = g.kh * g.kw;
+        if let Some(wd) = Wide::new(g) {
+            y.par_chunks_mut(ohw).enumerate().for_each_init(
+                || (vec![0.0f32; wd.plane()], vec![0.0f32; wd.len]),
+                |(padded, acc), (i, yp)| {
+                    let c = i % g.c_out;
+                    wd.pad_into(&x[i * plane_in..(i + 1) * plane_in], padded);
+                    acc.fill(0.0);
+                    for (t, &off) in wd.offs.iter().enumerate() {
+                        axpy(acc, w[c * kk + t], &padded[off..off + wd.len]);
+                    }
+                    wd.compact(acc, yp);
+                },
+            );
+            return y;
+        }
+        let t = ConvTaps::new(g);
         y.par_chunks_mut(ohw).enumerate().for_each(|(i, yp)| {
             let c = i % g.c_out;
             depthwise_plane(
                 &x[i * plane_in..(i + 1) * plane_in],
-                &w[c * g.kh * g.kw..(c + 1) * g.kh * g.kw],
+                &w[c * kk..(c + 1) * kk],
                 yp,
                 g,
+                &t,
             );
         });
         return y;
     }
     let k = g.k();
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    if !g.is_pointwise()
+        && let Some(wd) = Wide::new(g)
+    {
+        y.par_chunks_mut(y_sample)
+            .zip(x.par_chunks(x_sample))
+            .for_each_init(
+                || WideScratch::new(&wd, g),
+                |s, (yn, xn)| {
+                    for grp in 0..g.groups {
+                        let wg = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
+                        for c in 0..cin_g {
+                            let ci = grp * cin_g + c;
+                            wd.pad_into(
+                                &xn[ci * plane_in..(ci + 1) * plane_in],
+                                &mut s.padded[c * wd.plane()..(c + 1) * wd.plane()],
+                            );
+                        }
+                        wd.im2col(&s.padded, cin_g, &mut s.cols);
+                        matmul(
+                            &mut s.out, cout_g, wd.len, k, false, wg, k, 1, &s.cols, wd.len, 1,
+                        );
+                        for co in 0..cout_g {
+                            let o = grp * cout_g + co;
+                            wd.compact(
+                                &s.out[co * wd.len..(co + 1) * wd.len],
+                                &mut yn[o * ohw..(o + 1) * ohw],
+                            );
+                        }
+                    }
+                },
+            );
+        return y;
+    }
+    let t = ConvTaps::new(g);
     y.par_chunks_mut(y_sample)
         .zip(x.par_chunks(x_sample))
         .for_each_init(
             || vec![0.0f32; if g.is_pointwise() { 0 } else { k * ohw }],
             |cols, (yn, xn)| {
                 for grp in 0..g.groups {
-                    let xg = &xn[grp * cin_g * g.h * g.w..(grp + 1) * cin_g * g.h * g.w];
+                    let xg = &xn[grp * cin_g * plane_in..(grp + 1) * cin_g * plane_in];
                     let wg = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
                     let yg = &mut yn[grp * cout_g * ohw..(grp + 1) * cout_g * ohw];
                     let rhs: &[f32] = if g.is_pointwise() {
                         xg
                     } else {
-                        im2col(xg, g, cols);
+                        im2col(xg, g, &t, cols);
                         cols
                     };
                     matmul(yg, cout_g, ohw, k, false, wg, k, 1, rhs, ohw, 1);
@@ -349,15 +570,31 @@ pub fn conv_backward_input(w: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
     let x_sample = g.c_in * g.h * g.w;
     let y_sample = g.c_out * ohw;
     let full_pad = (g.dil * (g.kh - 1)) as isize - g.pad as isize;
-    if g.groups == 1 && g.stride == 1 && g.kh == g.kw && full_pad >= 0 && !g.is_pointwise() {
-        // At stride 1 the input gradient is itself a convolution of gy with the flipped,
-        // transposed kernel: the fast forward path, instead of GEMM + col2im.
-        let kk = g.kh * g.kw;
+    let kk = g.kh * g.kw;
+    if (g.groups == 1 || g.is_depthwise())
+        && g.stride == 1
+        && g.kh == g.kw
+        && full_pad >= 0
+        && !g.is_pointwise()
+        && ohw > 0
+    {
+        // At stride 1 the input gradient is itself a convolution of gy with the flipped
+        // (and, for dense kernels, transposed) kernel: the fast forward path, instead of
+        // GEMM + col2im.
         let mut wt = vec![0.0f32; w.len()];
-        for co in 0..g.c_out {
-            for ci in 0..g.c_in {
+        if g.is_depthwise() {
+            for c in 0..g.c_in {
                 for t in 0..kk {
-                    wt[(ci * g.c_out + co) * kk + (kk - 1 - t)] = w[(co * g.c_in + ci) * kk + t];
+                    wt[c * kk + (kk - 1 - t)] = w[c * kk + t];
+                }
+            }
+        } else {
+            for co in 0..g.c_out {
+                for ci in 0..g.c_in {
+                    for t in 0..kk {
+                        wt[(ci * g.c_out + co) * kk + (kk - 1 - t)] =
+                            w[(co * g.c_in + ci) * kk + t];
+                    }
                 }
             }
         }
@@ -373,6 +610,7 @@ pub fn conv_backward_input(w: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
         return conv_forward(gy, &wt, &gt);
     }
     let mut dx = vec![0.0f32; g.x_len()];
+    let t = ConvTaps::new(g);
     if g.is_depthwise() {
         let plane_in = g.h * g.w;
         dx.par_chunks_mut(plane_in)
@@ -381,9 +619,10 @@ pub fn conv_backward_input(w: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
                 let c = i % g.c_in;
                 depthwise_plane_dx(
                     &gy[i * ohw..(i + 1) * ohw],
-                    &w[c * g.kh * g.kw..(c + 1) * g.kh * g.kw],
+                    &w[c * kk..(c + 1) * kk],
                     dxp,
                     g,
+                    &t,
                 );
             });
         return dx;
@@ -404,7 +643,7 @@ pub fn conv_backward_input(w: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
                         matmul(dxg, k, ohw, cout_g, false, wg, 1, k, gyg, ohw, 1);
                     } else {
                         matmul(cols, k, ohw, cout_g, false, wg, 1, k, gyg, ohw, 1);
-                        col2im(cols, g, dxg);
+                        col2im(cols, g, &t, dxg);
                     }
                 }
             },
@@ -420,11 +659,31 @@ pub fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
     let ohw = oh * ow;
     let k = g.k();
     let wlen = g.w_len();
+    let plane_in = g.h * g.w;
+    if ohw == 0 {
+        return vec![0.0f32; wlen];
+    }
     if g.is_depthwise() {
-        let plane_in = g.h * g.w;
         let kk = g.kh * g.kw;
-        // Parallel over channels; each sums its planes over the batch.
+        // Parallel over channels; each sums its planes over the batch, in order.
         let mut dw = vec![0.0f32; wlen];
+        if let Some(wd) = Wide::new(g) {
+            dw.par_chunks_mut(kk).enumerate().for_each_init(
+                || (vec![0.0f32; wd.plane()], vec![0.0f32; wd.len]),
+                |(padded, gyw), (c, dwc)| {
+                    for n in 0..g.n {
+                        let i = n * g.c_in + c;
+                        wd.pad_into(&x[i * plane_in..(i + 1) * plane_in], padded);
+                        wd.expand(&gy[i * ohw..(i + 1) * ohw], gyw);
+                        for (d, &off) in dwc.iter_mut().zip(&wd.offs) {
+                            *d += dot(gyw, &padded[off..off + wd.len]);
+                        }
+                    }
+                },
+            );
+            return dw;
+        }
+        let t = ConvTaps::new(g);
         dw.par_chunks_mut(kk).enumerate().for_each(|(c, dwc)| {
             for n in 0..g.n {
                 let i = n * g.c_in + c;
@@ -433,40 +692,84 @@ pub fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
                     &gy[i * ohw..(i + 1) * ohw],
                     dwc,
                     g,
+                    &t,
                 );
             }
         });
         return dw;
     }
-    let x_sample = g.c_in * g.h * g.w;
+    let x_sample = g.c_in * plane_in;
     let y_sample = g.c_out * ohw;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    let wide = if g.is_pointwise() { None } else { Wide::new(g) };
+    let t = ConvTaps::new(g);
     // Fixed groups of samples, each summed in order, then the groups summed in order: the
     // result does not depend on how rayon schedules the work (exact resume needs that).
     const SAMPLES_PER_GROUP: usize = 4;
     let partials: Vec<Vec<f32>> = x
         .par_chunks(x_sample * SAMPLES_PER_GROUP)
         .zip(gy.par_chunks(y_sample * SAMPLES_PER_GROUP))
-        .map(|(xs, gys)| {
-            let mut dw = vec![0.0f32; wlen];
-            let mut cols = vec![0.0f32; if g.is_pointwise() { 0 } else { k * ohw }];
-            for (xn, gyn) in xs.chunks(x_sample).zip(gys.chunks(y_sample)) {
-                for grp in 0..g.groups {
-                    let xg = &xn[grp * cin_g * g.h * g.w..(grp + 1) * cin_g * g.h * g.w];
-                    let gyg = &gyn[grp * cout_g * ohw..(grp + 1) * cout_g * ohw];
-                    let dwg = &mut dw[grp * cout_g * k..(grp + 1) * cout_g * k];
-                    let rhs: &[f32] = if g.is_pointwise() {
-                        xg
+        .map_init(
+            || {
+                let scratch = wide.as_ref().map(|wd| WideScratch::new(wd, g));
+                let cols = vec![
+                    0.0f32;
+                    if g.is_pointwise() || wide.is_some() {
+                        0
                     } else {
-                        im2col(xg, g, &mut cols);
-                        &cols
-                    };
-                    // dW (cout_g x k) += gy (cout_g x ohw) * cols^T (ohw x k)
-                    matmul(dwg, cout_g, k, ohw, true, gyg, ohw, 1, rhs, 1, ohw);
+                        k * ohw
+                    }
+                ];
+                (scratch, cols)
+            },
+            |(scratch, cols), (xs, gys)| {
+                let mut dw = vec![0.0f32; wlen];
+                for (xn, gyn) in xs.chunks(x_sample).zip(gys.chunks(y_sample)) {
+                    for grp in 0..g.groups {
+                        let xg = &xn[grp * cin_g * plane_in..(grp + 1) * cin_g * plane_in];
+                        let gyg = &gyn[grp * cout_g * ohw..(grp + 1) * cout_g * ohw];
+                        let dwg = &mut dw[grp * cout_g * k..(grp + 1) * cout_g * k];
+                        if let (Some(wd), Some(s)) = (&wide, scratch.as_mut()) {
+                            // dW (cout_g x k) += gy_wide (cout_g x len) * cols^T (len x k); the
+                            // in-between columns of gy_wide are zero.
+                            for c in 0..cin_g {
+                                wd.pad_into(
+                                    &xg[c * plane_in..(c + 1) * plane_in],
+                                    &mut s.padded[c * wd.plane()..(c + 1) * wd.plane()],
+                                );
+                            }
+                            wd.im2col(&s.padded, cin_g, &mut s.cols);
+                            for co in 0..cout_g {
+                                wd.expand(
+                                    &gyg[co * ohw..(co + 1) * ohw],
+                                    &mut s.out[co * wd.len..(co + 1) * wd.len],
+                                );
+                            }
+                            // As its transpose, dW^T (k x cout_g) += cols (k x len) *
+                            // gy_wide^T.
+                            let dwt = Strided {
+                                data: dwg,
+                                rs: 1,
+                                cs: k,
+                            };
+                            matmul_strided(
+                                dwt, k, cout_g, wd.len, true, &s.cols, wd.len, 1, &s.out, 1, wd.len,
+                            );
+                            continue;
+                        }
+                        let rhs: &[f32] = if g.is_pointwise() {
+                            xg
+                        } else {
+                            im2col(xg, g, &t, cols);
+                            cols
+                        };
+                        // dW (cout_g x k) += gy (cout_g x ohw) * cols^T (ohw x k)
+                        matmul(dwg, cout_g, k, ohw, true, gyg, ohw, 1, rhs, 1, ohw);
+                    }
                 }
-            }
-            dw
-        })
+                dw
+            },
+        )
         .collect();
     let mut dw = vec![0.0f32; wlen];
     for p in partials {
@@ -508,41 +811,106 @@ impl PoolGeom {
     }
 }
 
-/// Reduces each length-`k` window of one row, stride `s`, padding `p`, into `out` (length
+/// Reduces each length-`k` window of one row (taps `taps`, stride `s`) into `out` (length
 /// `ow`): sum for average pooling, max (NaN-propagating) for max pooling.
 #[inline]
-fn pool_row(src: &[f32], out: &mut [f32], k: usize, s: usize, p: usize, max: bool) {
-    let w = src.len();
+fn pool_row(src: &[f32], out: &mut [f32], taps: &[Tap], s: usize, max: bool) {
     let init = if max { f32::NEG_INFINITY } else { 0.0 };
     out.fill(init);
-    for kx in 0..k {
-        let off = kx as isize - p as isize;
-        let (lo, hi) = valid_range(out.len(), s, off, w);
+    for t in taps {
+        let out = &mut out[t.lo..t.hi];
         if s == 1 {
-            let start = (lo as isize + off).clamp(0, w as isize) as usize;
-            let src = &src[start..start + (hi - lo)];
-            if max {
-                for (o, v) in out[lo..hi].iter_mut().zip(src) {
-                    *o = if (*v > *o) | v.is_nan() { *v } else { *o };
-                }
-            } else {
-                for (o, v) in out[lo..hi].iter_mut().zip(src) {
-                    *o += *v;
-                }
-            }
+            // Plain slices, so the loops vectorise.
+            reduce_into(out, &src[t.start..t.start + out.len()], max);
         } else {
-            for (ox, o) in out.iter_mut().enumerate().take(hi).skip(lo) {
-                let v = src[(ox as isize * s as isize + off) as usize];
-                if max {
-                    if v > *o || v.is_nan() {
-                        *o = v;
-                    }
+            let src = src[t.start..].iter().step_by(s);
+            for (o, v) in out.iter_mut().zip(src) {
+                *o = if max {
+                    if (*v > *o) | v.is_nan() { *v } else { *o }
                 } else {
-                    *o += v;
-                }
+                    *o + *v
+                };
             }
         }
     }
+}
+
+/// `out = max(out, src)` (NaN-propagating) or `out += src`, elementwise.
+#[inline]
+fn reduce_into(out: &mut [f32], src: &[f32], max: bool) {
+    if max {
+        for (o, v) in out.iter_mut().zip(src) {
+            *o = if (*v > *o) | v.is_nan() { *v } else { *o };
+        }
+    } else {
+        for (o, v) in out.iter_mut().zip(src) {
+            *o += *v;
+        }
+    }
+}
+
+/// `1 / count` of every output position of average pooling, where `count` is the number of
+/// the window's positions inside the image (`count_include_pad = false`).
+fn avg_pool_scale(g: &PoolGeom) -> Vec<f32> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let mut scale = Vec::with_capacity(oh * ow);
+    for oy in 0..oh {
+        let (ylo, yhi) = g.window(oy, g.h);
+        for ox in 0..ow {
+            let (xlo, xhi) = g.window(ox, g.w);
+            scale.push(1.0 / ((yhi - ylo) * (xhi - xlo)).max(1) as f32);
+        }
+    }
+    scale
+}
+
+/// 3x3 pooling at stride 1 with padding 1 over one whole plane, as flat passes: a horizontal
+/// 3-sum (or max) over the plane read as one long row, its first and last column of each row
+/// redone without the wrapped neighbour, then the same vertically. The long loops vectorise,
+/// which row-by-row windows of 7 to 32 pixels do not. Needs `h, w >= 2`; `tmp` has `h * w`.
+fn pool3_plane(x: &[f32], h: usize, w: usize, max: bool, tmp: &mut [f32], y: &mut [f32]) {
+    let n = h * w;
+    let op = |a: f32, b: f32| {
+        if max {
+            if (b > a) | b.is_nan() { b } else { a }
+        } else {
+            a + b
+        }
+    };
+    for ((t, a), (b, c)) in tmp[1..n - 1]
+        .iter_mut()
+        .zip(&x[..n - 2])
+        .zip(x[1..n - 1].iter().zip(&x[2..]))
+    {
+        *t = op(op(*a, *b), *c);
+    }
+    for r in 0..h {
+        let row = &x[r * w..(r + 1) * w];
+        tmp[r * w] = op(row[0], row[1]);
+        tmp[r * w + w - 1] = op(row[w - 2], row[w - 1]);
+    }
+    for ((o, a), b) in y[..w].iter_mut().zip(&tmp[..w]).zip(&tmp[w..2 * w]) {
+        *o = op(*a, *b);
+    }
+    for ((o, a), (b, c)) in y[w..n - w]
+        .iter_mut()
+        .zip(&tmp[..n - 2 * w])
+        .zip(tmp[w..n - w].iter().zip(&tmp[2 * w..]))
+    {
+        *o = op(op(*a, *b), *c);
+    }
+    for ((o, a), b) in y[n - w..]
+        .iter_mut()
+        .zip(&tmp[n - 2 * w..n - w])
+        .zip(&tmp[n - w..])
+    {
+        *o = op(*a, *b);
+    }
+}
+
+/// Whether [`pool3_plane`] computes this pooling.
+fn is_pool3_same(g: &PoolGeom) -> bool {
+    g.k == 3 && g.stride == 1 && g.pad == 1 && g.h >= 2 && g.w >= 2
 }
 
 /// Pooling forward: max, or average over the window's valid positions (`count_include_pad =
@@ -551,6 +919,29 @@ pub fn pool_forward(x: &[f32], g: &PoolGeom) -> Vec<f32> {
     let (oh, ow) = (g.out_h(), g.out_w());
     let plane_in = g.h * g.w;
     let mut y = vec![0.0f32; g.planes * oh * ow];
+    let tx = taps(ow, g.stride, g.k, 1, g.pad, g.w);
+    let scale = if g.max { Vec::new() } else { avg_pool_scale(g) };
+    if is_pool3_same(g) {
+        y.par_chunks_mut(plane_in).enumerate().for_each_init(
+            || vec![0.0f32; plane_in],
+            |tmp, (p, yp)| {
+                pool3_plane(
+                    &x[p * plane_in..(p + 1) * plane_in],
+                    g.h,
+                    g.w,
+                    g.max,
+                    tmp,
+                    yp,
+                );
+                if !g.max {
+                    for (o, s) in yp.iter_mut().zip(&scale) {
+                        *o *= *s;
+                    }
+                }
+            },
+        );
+        return y;
+    }
     y.par_chunks_mut(oh * ow).enumerate().for_each_init(
         || vec![0.0f32; g.h * ow],
         |rows, (p, yp)| {
@@ -559,9 +950,8 @@ pub fn pool_forward(x: &[f32], g: &PoolGeom) -> Vec<f32> {
                 pool_row(
                     &xp[iy * g.w..(iy + 1) * g.w],
                     &mut rows[iy * ow..(iy + 1) * ow],
-                    g.k,
+                    &tx,
                     g.stride,
-                    g.pad,
                     g.max,
                 );
             }
@@ -570,22 +960,11 @@ pub fn pool_forward(x: &[f32], g: &PoolGeom) -> Vec<f32> {
                 let out = &mut yp[oy * ow..(oy + 1) * ow];
                 out.copy_from_slice(&rows[ylo * ow..(ylo + 1) * ow]);
                 for iy in ylo + 1..yhi {
-                    let r = &rows[iy * ow..(iy + 1) * ow];
-                    if g.max {
-                        for (o, v) in out.iter_mut().zip(r) {
-                            *o = if (*v > *o) | v.is_nan() { *v } else { *o };
-                        }
-                    } else {
-                        for (o, v) in out.iter_mut().zip(r) {
-                            *o += *v;
-                        }
-                    }
+                    reduce_into(out, &rows[iy * ow..(iy + 1) * ow], g.max);
                 }
                 if !g.max {
-                    let rows_valid = (yhi - ylo) as f32;
-                    for (ox, o) in out.iter_mut().enumerate() {
-                        let (xlo, xhi) = g.window(ox, g.w);
-                        *o /= rows_valid * (xhi - xlo).max(1) as f32;
+                    for (o, s) in out.iter_mut().zip(&scale[oy * ow..(oy + 1) * ow]) {
+                        *o *= *s;
                     }
                 }
             }
@@ -600,12 +979,26 @@ pub fn pool_backward(x: &[f32], gy: &[f32], g: &PoolGeom) -> Vec<f32> {
     let (oh, ow) = (g.out_h(), g.out_w());
     let plane_in = g.h * g.w;
     let mut dx = vec![0.0f32; g.planes * plane_in];
-    let inv_cols: Vec<f32> = (0..ow)
-        .map(|ox| {
-            let (lo, hi) = g.window(ox, g.w);
-            1.0 / (hi - lo).max(1) as f32
-        })
-        .collect();
+    let tx = taps(ow, g.stride, g.k, 1, g.pad, g.w);
+    let scale = if g.max { Vec::new() } else { avg_pool_scale(g) };
+    let xwin: Vec<(usize, usize)> = (0..ow).map(|ox| g.window(ox, g.w)).collect();
+    if !g.max && is_pool3_same(g) {
+        // The window relation is symmetric, so the adjoint is the same box sum of gy / count.
+        dx.par_chunks_mut(plane_in).enumerate().for_each_init(
+            || (vec![0.0f32; plane_in], vec![0.0f32; plane_in]),
+            |(scaled, tmp), (p, dxp)| {
+                for ((s, gv), c) in scaled
+                    .iter_mut()
+                    .zip(&gy[p * plane_in..(p + 1) * plane_in])
+                    .zip(&scale)
+                {
+                    *s = gv * c;
+                }
+                pool3_plane(scaled, g.h, g.w, false, tmp, dxp);
+            },
+        );
+        return dx;
+    }
     dx.par_chunks_mut(plane_in).enumerate().for_each_init(
         || vec![0.0f32; ow],
         |scaled, (p, dxp)| {
@@ -615,8 +1008,7 @@ pub fn pool_backward(x: &[f32], gy: &[f32], g: &PoolGeom) -> Vec<f32> {
                 let (ylo, yhi) = g.window(oy, g.h);
                 let grow = &gp[oy * ow..(oy + 1) * ow];
                 if g.max {
-                    for (ox, gv) in grow.iter().enumerate() {
-                        let (xlo, xhi) = g.window(ox, g.w);
+                    for (gv, &(xlo, xhi)) in grow.iter().zip(&xwin) {
                         let mut best = ylo * g.w + xlo;
                         let mut m = f32::NEG_INFINITY;
                         'scan: for iy in ylo..yhi {
@@ -636,27 +1028,23 @@ pub fn pool_backward(x: &[f32], gy: &[f32], g: &PoolGeom) -> Vec<f32> {
                     }
                 } else {
                     // Spread g / count over the window: scale, then the transposed separable sum.
-                    let inv_rows = 1.0 / (yhi - ylo).max(1) as f32;
-                    for ((s, gv), ic) in scaled.iter_mut().zip(grow).zip(&inv_cols) {
-                        *s = gv * ic * inv_rows;
+                    for ((s, gv), c) in scaled
+                        .iter_mut()
+                        .zip(grow)
+                        .zip(&scale[oy * ow..(oy + 1) * ow])
+                    {
+                        *s = gv * c;
                     }
                     for iy in ylo..yhi {
                         let drow = &mut dxp[iy * g.w..(iy + 1) * g.w];
-                        for kx in 0..g.k {
-                            let off = kx as isize - g.pad as isize;
-                            let (lo, hi) = valid_range(ow, g.stride, off, g.w);
+                        for t in &tx {
+                            let src = &scaled[t.lo..t.hi];
                             if g.stride == 1 {
-                                let start = (lo as isize + off).clamp(0, g.w as isize) as usize;
-                                for (d, s) in drow[start..start + (hi - lo)]
-                                    .iter_mut()
-                                    .zip(&scaled[lo..hi])
+                                reduce_into(&mut drow[t.start..t.start + src.len()], src, false);
+                            } else {
+                                for (d, s) in drow[t.start..].iter_mut().step_by(g.stride).zip(src)
                                 {
                                     *d += *s;
-                                }
-                            } else {
-                                for ox in lo..hi {
-                                    drow[(ox as isize * g.stride as isize + off) as usize] +=
-                                        scaled[ox];
                                 }
                             }
                         }
@@ -690,6 +1078,31 @@ fn shifted_sums(v: &[f32], shift: f32) -> (f64, f64) {
         let d = (x - shift) as f64;
         ts += d;
         tq += d * d;
+    }
+    (ts, tq)
+}
+
+/// `sum g` and `sum g * (v - mean)` over one plane, in 8 independent lanes so the loop
+/// vectorises.
+fn grad_sums(g: &[f32], v: &[f32], mean: f32) -> (f64, f64) {
+    let mut s = [0.0f32; 8];
+    let mut q = [0.0f32; 8];
+    let (cg, cv) = (g.chunks_exact(8), v.chunks_exact(8));
+    let (rg, rv) = (cg.remainder(), cv.remainder());
+    for (a, b) in cg.zip(cv) {
+        for l in 0..8 {
+            s[l] += a[l];
+            q[l] += a[l] * (b[l] - mean);
+        }
+    }
+    let (mut ts, mut tq) = (0.0f64, 0.0f64);
+    for l in 0..8 {
+        ts += s[l] as f64;
+        tq += q[l] as f64;
+    }
+    for (a, b) in rg.iter().zip(rv) {
+        ts += *a as f64;
+        tq += (*a * (*b - mean)) as f64;
     }
     (ts, tq)
 }
@@ -768,12 +1181,11 @@ pub fn bn_backward(
             let mut sgx = 0.0f64;
             for i in 0..n {
                 let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                for (g, v) in gy[r.clone()].iter().zip(&x[r]) {
-                    sg += *g as f64;
-                    sgx += (*g * (v - mean[ch]) * inv) as f64;
-                }
+                let (a, b) = grad_sums(&gy[r.clone()], &x[r], mean[ch]);
+                sg += a;
+                sgx += b;
             }
-            (sg as f32, sgx as f32)
+            (sg as f32, (sgx * inv as f64) as f32)
         })
         .collect();
     let mut dx = vec![0.0f32; x.len()];
@@ -936,6 +1348,22 @@ mod tests {
                 ..base
             },
             ConvGeom { h: 1, w: 1, ..base },
+            // dil_conv_3x3's depthwise part, at stride 1 and 2.
+            ConvGeom {
+                c_out: 4,
+                groups: 4,
+                pad: 2,
+                dil: 2,
+                ..base
+            },
+            ConvGeom {
+                c_out: 4,
+                groups: 4,
+                pad: 2,
+                dil: 2,
+                stride: 2,
+                ..base
+            },
             ConvGeom {
                 kh: 5,
                 kw: 5,
@@ -988,7 +1416,7 @@ mod tests {
     #[test]
     fn pooling_matches_the_definition_and_its_gradient_is_the_adjoint() {
         for max in [false, true] {
-            for (stride, h) in [(1, 7), (2, 8), (2, 7), (1, 1), (2, 2), (2, 1)] {
+            for (stride, h) in [(1, 7), (1, 2), (2, 8), (2, 7), (1, 1), (2, 2), (2, 1)] {
                 let g = PoolGeom {
                     planes: 3,
                     h,

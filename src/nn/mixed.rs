@@ -64,12 +64,13 @@ impl MixedOp {
         bn: BnMode,
     ) -> Option<Tensor<4>> {
         let mut sum: Option<Tensor<4>> = None;
+        let mut relu_x = None;
         for (op, w) in self.ops.iter().zip(weights) {
             let Some(w) = w else { continue };
             if op.is_zero() {
                 continue;
             }
-            let y = op.forward(x.clone(), bn).mul(w.clone());
+            let y = op.forward_shared(&x, &mut relu_x, bn).mul(w.clone());
             sum = Some(match sum {
                 Some(s) => s.add(y),
                 None => y,

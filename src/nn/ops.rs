@@ -87,7 +87,12 @@ impl ReluConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(relu(x)), bn)
+        self.after_relu(relu(x), bn)
+    }
+
+    /// The operation on an input that is already `relu(x)`.
+    pub fn after_relu(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x), bn)
     }
 }
 
@@ -119,7 +124,12 @@ impl DepthwiseBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        let x = self.depthwise.forward(relu(x));
+        self.after_relu(relu(x), bn)
+    }
+
+    /// The block on an input that is already `relu(x)`.
+    pub fn after_relu(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        let x = self.depthwise.forward(x);
         self.bn.forward(self.pointwise.forward(x), bn)
     }
 }
@@ -141,7 +151,12 @@ impl SepConv {
     }
 
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        self.second.forward(self.first.forward(x, bn), bn)
+        self.after_relu(relu(x), bn)
+    }
+
+    /// The operation on an input that is already `relu(x)`.
+    pub fn after_relu(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.second.forward(self.first.after_relu(x, bn), bn)
     }
 }
 
@@ -170,7 +185,11 @@ impl FactorizedReduce {
     }
 
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        let x = relu(x);
+        self.after_relu(relu(x), bn)
+    }
+
+    /// The operation on an input that is already `relu(x)`.
+    pub fn after_relu(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
         let [n, c, h, w] = x.dims();
         let shifted = if h % 2 == 0 && w % 2 == 0 {
             x.clone().slice([0..n, 0..c, 1..h, 1..w])
@@ -315,6 +334,25 @@ impl Op {
             Op::SepConv(op) => op.forward(x, bn),
             Op::DilConv(op) => op.forward(x, bn),
             Op::ReluConvBn(op) => op.forward(x, bn),
+        }
+    }
+
+    /// Like [`Op::forward`], but the operations that begin with `relu(x)` take it from
+    /// `relu_x`, computing it there on first use: the candidates of one edge share one ReLU
+    /// (and one ReLU backward) instead of computing up to four.
+    pub fn forward_shared(
+        &self,
+        x: &Tensor<4>,
+        relu_x: &mut Option<Tensor<4>>,
+        bn: BnMode,
+    ) -> Tensor<4> {
+        let mut shared = || relu_x.get_or_insert_with(|| relu(x.clone())).clone();
+        match self {
+            Op::FactorizedReduce(op) => op.after_relu(shared(), bn),
+            Op::SepConv(op) => op.after_relu(shared(), bn),
+            Op::DilConv(op) => op.after_relu(shared(), bn),
+            Op::ReluConvBn(op) => op.after_relu(shared(), bn),
+            _ => self.forward(x.clone(), bn),
         }
     }
 
