@@ -60,31 +60,6 @@ impl ConvGeom {
     }
 }
 
-/// `dst (m x n) = [dst +] lhs (m x k) * rhs (k x n)` with explicit row/column strides.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dst: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_rs: usize,
-    lhs_cs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    rhs_cs: usize,
-) {
-    let dst = Strided {
-        data: dst,
-        rs: n,
-        cs: 1,
-    };
-    matmul_strided(
-        dst, m, n, k, accumulate, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs,
-    );
-}
-
 /// A matrix in a mutable slice, with row and column strides.
 struct Strided<'a> {
     data: &'a mut [f32],
@@ -92,9 +67,17 @@ struct Strided<'a> {
     cs: usize,
 }
 
-/// [`matmul`] into a destination with any strides (a transposed one, for instance).
+impl<'a> Strided<'a> {
+    /// A row-major matrix with `n` columns.
+    fn rows(data: &'a mut [f32], n: usize) -> Self {
+        Strided { data, rs: n, cs: 1 }
+    }
+}
+
+/// `dst (m x n) = [dst +] lhs (m x k) * rhs (k x n)` with explicit row/column strides; the
+/// destination may have any strides (a transposed one, for instance).
 #[allow(clippy::too_many_arguments)]
-fn matmul_strided(
+fn matmul(
     dst: Strided,
     m: usize,
     n: usize,
@@ -523,9 +506,8 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
                             );
                         }
                         wd.im2col(&s.padded, cin_g, &mut s.cols);
-                        matmul(
-                            &mut s.out, cout_g, wd.len, k, false, wg, k, 1, &s.cols, wd.len, 1,
-                        );
+                        let out = Strided::rows(&mut s.out, wd.len);
+                        matmul(out, cout_g, wd.len, k, false, wg, k, 1, &s.cols, wd.len, 1);
                         for co in 0..cout_g {
                             let o = grp * cout_g + co;
                             wd.compact(
@@ -554,7 +536,19 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
                         im2col(xg, g, &t, cols);
                         cols
                     };
-                    matmul(yg, cout_g, ohw, k, false, wg, k, 1, rhs, ohw, 1);
+                    matmul(
+                        Strided::rows(yg, ohw),
+                        cout_g,
+                        ohw,
+                        k,
+                        false,
+                        wg,
+                        k,
+                        1,
+                        rhs,
+                        ohw,
+                        1,
+                    );
                 }
             },
         );
@@ -640,9 +634,33 @@ pub fn conv_backward_input(w: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
                     let dxg = &mut dxn[grp * cin_g * g.h * g.w..(grp + 1) * cin_g * g.h * g.w];
                     if g.is_pointwise() {
                         // dx = W^T gy directly.
-                        matmul(dxg, k, ohw, cout_g, false, wg, 1, k, gyg, ohw, 1);
+                        matmul(
+                            Strided::rows(dxg, ohw),
+                            k,
+                            ohw,
+                            cout_g,
+                            false,
+                            wg,
+                            1,
+                            k,
+                            gyg,
+                            ohw,
+                            1,
+                        );
                     } else {
-                        matmul(cols, k, ohw, cout_g, false, wg, 1, k, gyg, ohw, 1);
+                        matmul(
+                            Strided::rows(cols, ohw),
+                            k,
+                            ohw,
+                            cout_g,
+                            false,
+                            wg,
+                            1,
+                            k,
+                            gyg,
+                            ohw,
+                            1,
+                        );
                         col2im(cols, g, &t, dxg);
                     }
                 }
@@ -752,7 +770,7 @@ pub fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
                                 rs: 1,
                                 cs: k,
                             };
-                            matmul_strided(
+                            matmul(
                                 dwt, k, cout_g, wd.len, true, &s.cols, wd.len, 1, &s.out, 1, wd.len,
                             );
                             continue;
@@ -764,7 +782,19 @@ pub fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
                             cols
                         };
                         // dW (cout_g x k) += gy (cout_g x ohw) * cols^T (ohw x k)
-                        matmul(dwg, cout_g, k, ohw, true, gyg, ohw, 1, rhs, 1, ohw);
+                        matmul(
+                            Strided::rows(dwg, k),
+                            cout_g,
+                            k,
+                            ohw,
+                            true,
+                            gyg,
+                            ohw,
+                            1,
+                            rhs,
+                            1,
+                            ohw,
+                        );
                     }
                 }
                 dw
