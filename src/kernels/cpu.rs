@@ -536,19 +536,8 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
                         im2col(xg, g, &t, cols);
                         cols
                     };
-                    matmul(
-                        Strided::rows(yg, ohw),
-                        cout_g,
-                        ohw,
-                        k,
-                        false,
-                        wg,
-                        k,
-                        1,
-                        rhs,
-                        ohw,
-                        1,
-                    );
+                    let dst = Strided::rows(yg, ohw);
+                    matmul(dst, cout_g, ohw, k, false, wg, k, 1, rhs, ohw, 1);
                 }
             },
         );
@@ -634,33 +623,11 @@ pub fn conv_backward_input(w: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
                     let dxg = &mut dxn[grp * cin_g * g.h * g.w..(grp + 1) * cin_g * g.h * g.w];
                     if g.is_pointwise() {
                         // dx = W^T gy directly.
-                        matmul(
-                            Strided::rows(dxg, ohw),
-                            k,
-                            ohw,
-                            cout_g,
-                            false,
-                            wg,
-                            1,
-                            k,
-                            gyg,
-                            ohw,
-                            1,
-                        );
+                        let dst = Strided::rows(dxg, ohw);
+                        matmul(dst, k, ohw, cout_g, false, wg, 1, k, gyg, ohw, 1);
                     } else {
-                        matmul(
-                            Strided::rows(cols, ohw),
-                            k,
-                            ohw,
-                            cout_g,
-                            false,
-                            wg,
-                            1,
-                            k,
-                            gyg,
-                            ohw,
-                            1,
-                        );
+                        let dst = Strided::rows(cols, ohw);
+                        matmul(dst, k, ohw, cout_g, false, wg, 1, k, gyg, ohw, 1);
                         col2im(cols, g, &t, dxg);
                     }
                 }
@@ -782,19 +749,8 @@ pub fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
                             cols
                         };
                         // dW (cout_g x k) += gy (cout_g x ohw) * cols^T (ohw x k)
-                        matmul(
-                            Strided::rows(dwg, k),
-                            cout_g,
-                            k,
-                            ohw,
-                            true,
-                            gyg,
-                            ohw,
-                            1,
-                            rhs,
-                            1,
-                            ohw,
-                        );
+                        let dst = Strided::rows(dwg, k);
+                        matmul(dst, cout_g, k, ohw, true, gyg, ohw, 1, rhs, 1, ohw);
                     }
                 }
                 dw
@@ -1378,22 +1334,6 @@ mod tests {
                 ..base
             },
             ConvGeom { h: 1, w: 1, ..base },
-            // dil_conv_3x3's depthwise part, at stride 1 and 2.
-            ConvGeom {
-                c_out: 4,
-                groups: 4,
-                pad: 2,
-                dil: 2,
-                ..base
-            },
-            ConvGeom {
-                c_out: 4,
-                groups: 4,
-                pad: 2,
-                dil: 2,
-                stride: 2,
-                ..base
-            },
             ConvGeom {
                 kh: 5,
                 kw: 5,
@@ -1402,6 +1342,17 @@ mod tests {
                 ..base
             },
         ]
+        .into_iter()
+        // dil_conv_3x3's depthwise part, at stride 1 and 2.
+        .chain([1, 2].map(|stride| ConvGeom {
+            c_out: 4,
+            groups: 4,
+            pad: 2,
+            dil: 2,
+            stride,
+            ..base
+        }))
+        .collect()
     }
 
     #[test]
