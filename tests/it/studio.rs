@@ -175,6 +175,9 @@ fn studio_panels_show_the_tiny_run() {
     let mut h = harness(StudioOptions {
         runs: vec![run.to_path_buf()],
         panel: Some(Panel::Cell),
+        // The run's own temporary directory, so the browser's height (and the layout below
+        // it) does not depend on what the current directory holds.
+        browse_dir: run.parent().map(Path::to_path_buf),
         ..Default::default()
     });
     settle(&mut h).unwrap();
