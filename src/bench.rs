@@ -569,7 +569,7 @@ pub fn profile_weight_step(
     use crate::search::steps::cross_entropy;
     let train_dev = device.clone().autodiff();
     train_dev.seed(0);
-    let model = Supernet::new(
+    let mut model = Supernet::new(
         &SupernetConfig {
             space: case.space,
             channels: case.channels,
@@ -614,7 +614,6 @@ pub fn profile_weight_step(
         let n2 = sgd.step(net.clone(), &g, 0.025);
         drop(n2);
     });
-    let mut model = model;
     let mut adam = Adam::new(0.5, 0.999, 1e-8, 1e-3);
     let alpha = time(&train_dev, warmup, steps, || {
         let _ = alpha_step(&mut model, &mut adam, 3e-4, &wb, &plans);

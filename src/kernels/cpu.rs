@@ -967,7 +967,6 @@ pub fn pool_backward(x: &[f32], gy: &[f32], g: &PoolGeom) -> Vec<f32> {
     let mut dx = vec![0.0f32; g.planes * plane_in];
     let tx = taps(ow, g.stride, g.k, 1, g.pad, g.w);
     let scale = if g.max { Vec::new() } else { avg_pool_scale(g) };
-    let xwin: Vec<(usize, usize)> = (0..ow).map(|ox| g.window(ox, g.w)).collect();
     if !g.max && is_pool3_same(g) {
         // The window relation is symmetric, so the adjoint is the same box sum of gy / count.
         dx.par_chunks_mut(plane_in).enumerate().for_each_init(
@@ -985,6 +984,7 @@ pub fn pool_backward(x: &[f32], gy: &[f32], g: &PoolGeom) -> Vec<f32> {
         );
         return dx;
     }
+    let xwin: Vec<(usize, usize)> = (0..ow).map(|ox| g.window(ox, g.w)).collect();
     dx.par_chunks_mut(plane_in).enumerate().for_each_init(
         || vec![0.0f32; ow],
         |scaled, (p, dxp)| {

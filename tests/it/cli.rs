@@ -302,20 +302,23 @@ fn bad_data_gives_clean_errors_that_name_the_file() {
     // The same faults reach `search` as clean errors before any training, and leave no run
     // directory behind.
     let out_dir = tmp.path().join("search-out");
-    fails_cleanly(
-        &[
+    fn search_on<'a>(data: &'a Path, out: &'a Path) -> [&'a str; 11] {
+        [
             "search",
             "--space",
             "nb201",
             "--preset",
             "tiny",
             "--data",
-            path_str(&cifar),
+            path_str(data),
             "--out",
-            path_str(&out_dir),
+            path_str(out),
             "--device",
             "cpu",
-        ],
+        ]
+    }
+    fails_cleanly(
+        &search_on(&cifar, &out_dir),
         &["data_batch_1.bin", "not a multiple of the 3073-byte record"],
     );
     assert!(
@@ -324,19 +327,7 @@ fn bad_data_gives_clean_errors_that_name_the_file() {
     );
     // So the corrected command can reuse the same --out.
     fails_cleanly(
-        &[
-            "search",
-            "--space",
-            "nb201",
-            "--preset",
-            "tiny",
-            "--data",
-            path_str(&missing),
-            "--out",
-            path_str(&out_dir),
-            "--device",
-            "cpu",
-        ],
+        &search_on(&missing, &out_dir),
         &["no-such-dataset", "no such file or directory"],
     );
     assert!(!out_dir.join("config.toml").exists());

@@ -51,15 +51,7 @@ fn first_min(values: &[f64]) -> usize {
 fn snapshot(model: &Supernet) -> BTreeMap<String, Vec<u32>> {
     named_tensors(model)
         .into_iter()
-        .map(|(k, v)| {
-            let bits = v
-                .try_to_vec::<f32>()
-                .expect("f32 tensor")
-                .into_iter()
-                .map(f32::to_bits)
-                .collect();
-            (k, bits)
-        })
+        .map(|(k, v)| (k, bits(&v)))
         .collect()
 }
 
@@ -68,15 +60,16 @@ fn alpha_bits(tensors: &BTreeMap<String, TensorData>) -> BTreeMap<String, Vec<u3
     tensors
         .iter()
         .filter(|(k, _)| k.contains("alphas"))
-        .map(|(k, v)| {
-            let bits = v
-                .try_to_vec::<f32>()
-                .expect("f32 tensor")
-                .into_iter()
-                .map(f32::to_bits)
-                .collect();
-            (k.clone(), bits)
-        })
+        .map(|(k, v)| (k.clone(), bits(v)))
+        .collect()
+}
+
+/// An f32 tensor's values as raw bits, for exact comparisons.
+fn bits(t: &TensorData) -> Vec<u32> {
+    t.try_to_vec::<f32>()
+        .expect("f32 tensor")
+        .into_iter()
+        .map(f32::to_bits)
         .collect()
 }
 
@@ -526,15 +519,7 @@ fn darts_space_pt_keeps_two_distinct_inputs_per_node_and_records_every_decision(
 
     // Every edge of both cell types got exactly one operation decision.
     assert_eq!(r.op_decisions.len(), 2 * 14);
-    for cell in cells {
-        let edges: BTreeSet<usize> = r
-            .op_decisions
-            .iter()
-            .filter(|d| d.cell == cell)
-            .map(|d| d.edge)
-            .collect();
-        assert_eq!(edges, (0..14).collect(), "{cell} cell");
-    }
+    assert_each_cell_covers(&r.op_decisions, |d| (&d.cell, d.edge), (0..14).collect());
     for d in &r.op_decisions {
         assert_eq!(d.acc_without.len(), 7);
         assert_eq!(d.loss_without.len(), 7);
@@ -545,15 +530,11 @@ fn darts_space_pt_keeps_two_distinct_inputs_per_node_and_records_every_decision(
 
     // Topology: nodes 1..3 of each cell type, once each, striking edges until two remain.
     assert_eq!(r.topology_decisions.len(), 2 * 3);
-    for cell in cells {
-        let nodes: BTreeSet<usize> = r
-            .topology_decisions
-            .iter()
-            .filter(|t| t.cell == cell)
-            .map(|t| t.node)
-            .collect();
-        assert_eq!(nodes, [1, 2, 3].into_iter().collect(), "{cell} cell");
-    }
+    assert_each_cell_covers(
+        &r.topology_decisions,
+        |t| (&t.cell, t.node),
+        (1..4).collect(),
+    );
     for t in &r.topology_decisions {
         let inputs: Vec<usize> = darts_node_edges(t.node).collect();
         assert_eq!(t.rounds.len(), inputs.len() - 2, "{t:?}");
@@ -686,5 +667,22 @@ fn nb201_selection_has_one_op_per_edge_consistent_with_its_scores() {
             mcell.ops[e],
             SpaceId::Nb201.space().ops(CellType::Normal, e)[best]
         );
+    }
+}
+
+/// Asserts that, in both DARTS cell types, the decisions' keys (edges, nodes) are exactly `want`.
+fn assert_each_cell_covers<T>(
+    decisions: &[T],
+    cell_and_key: impl Fn(&T) -> (&String, usize),
+    want: BTreeSet<usize>,
+) {
+    for cell in ["normal", "reduce"] {
+        let keys: BTreeSet<usize> = decisions
+            .iter()
+            .map(&cell_and_key)
+            .filter(|(c, _)| c.as_str() == cell)
+            .map(|(_, k)| k)
+            .collect();
+        assert_eq!(keys, want, "{cell} cell");
     }
 }

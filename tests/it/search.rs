@@ -66,15 +66,7 @@ fn a_tiny_nb201_search_on_the_bundled_data_lowers_the_training_loss_and_moves_al
     cfg.batch_size = 32;
     cfg.data.train_images = Some(640);
     cfg.seed = 3;
-    let end = run_search(
-        &cfg,
-        &out,
-        false,
-        &cpu_device(),
-        &mut |_| {},
-        &Control::new(),
-    )
-    .unwrap();
+    let end = search_quietly(&cfg, &out);
     assert_eq!(end, darts_pt::search::SearchEnd::Finished);
 
     let epochs = epoch_lines(&out);
@@ -590,15 +582,7 @@ fn sdarts_rs_perturbed_rows_stay_on_the_simplex_and_epsilon_ramps_from_0_03_to_0
     cfg.epochs = 2;
     cfg.data.train_images = Some(256);
     cfg.eval_each_epoch = false;
-    run_search(
-        &cfg,
-        &out,
-        false,
-        &cpu_device(),
-        &mut |_| {},
-        &Control::new(),
-    )
-    .unwrap();
+    search_quietly(&cfg, &out);
     let eps: Vec<f64> = epoch_lines(&out)
         .iter()
         .map(|m| m.epsilon.expect("SDARTS logs epsilon"))
@@ -771,6 +755,11 @@ fn a_tiny_sgas_search_decides_on_schedule_grows_the_batch_and_never_undoes_a_dec
         }
         assert_eq!(cell.removed.iter().filter(|r| **r).count(), 6);
     }
+}
+
+/// A fresh search on the CPU device, events ignored, to its end.
+fn search_quietly(cfg: &SearchConfig, out: &Path) -> darts_pt::search::SearchEnd {
+    run_search(cfg, out, false, &cpu_device(), &mut |_| {}, &Control::new()).unwrap()
 }
 
 /// `search` arguments for a tiny NB201 run: 640 images, 5 steps of 64 per epoch, a metrics
