@@ -285,11 +285,12 @@ impl Wide {
         }
     }
 
-    /// Spreads an output plane into a wide plane whose in-between columns are zero.
+    /// Spreads an output plane into a wide plane, zeroing the in-between columns.
     fn expand(&self, out: &[f32], wide: &mut [f32]) {
         for oy in 0..self.oh {
-            wide[oy * self.wp..oy * self.wp + self.ow]
-                .copy_from_slice(&out[oy * self.ow..(oy + 1) * self.ow]);
+            let row = &mut wide[oy * self.wp..(oy * self.wp + self.wp).min(self.len)];
+            row[..self.ow].copy_from_slice(&out[oy * self.ow..(oy + 1) * self.ow]);
+            row[self.ow..].fill(0.0);
         }
     }
 
@@ -308,12 +309,23 @@ impl Wide {
 }
 
 /// Per-thread scratch of the wide stride-1 path: padded input planes, columns and one wide
-/// output (or output-gradient) block. Borders and in-between columns are written only once,
-/// as zeros, and stay zero.
+/// output (or output-gradient) block. The padded planes' borders are written only once, as
+/// zeros, and stay zero: every use writes just the interior.
 struct WideScratch {
     padded: Vec<f32>,
     cols: Vec<f32>,
     out: Vec<f32>,
+}
+
+/// What a [`WideScratch`]'s sizes and zero borders depend on: the padded plane, the wide
+/// length, input channels, taps and output channels per group.
+type ScratchKey = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+thread_local! {
+    /// Each thread's scratch per layout. Zeroing fresh scratch for every parallel job cost a
+    /// few percent of a supernet step; a network has only a handful of layouts.
+    static WIDE_SCRATCH: std::cell::RefCell<std::collections::HashMap<ScratchKey, WideScratch>> =
+        Default::default();
 }
 
 impl WideScratch {
@@ -323,6 +335,23 @@ impl WideScratch {
             cols: vec![0.0; g.k() * wd.len],
             out: vec![0.0; g.cout_g() * wd.len],
         }
+    }
+
+    /// Runs `f` on this thread's scratch for the layout of `wd` and `g`. `f` must not start
+    /// parallel work (a job stolen meanwhile could ask for the same scratch).
+    fn with<R>(wd: &Wide, g: &ConvGeom, f: impl FnOnce(&mut WideScratch) -> R) -> R {
+        let key = (
+            wd.hp,
+            wd.wp,
+            wd.pad,
+            wd.len,
+            wd.offs.len(),
+            g.cin_g(),
+            g.k(),
+            g.cout_g(),
+        );
+        WIDE_SCRATCH
+            .with_borrow_mut(|cache| f(cache.entry(key).or_insert_with(|| WideScratch::new(wd, g))))
     }
 }
 
@@ -459,18 +488,17 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
     if g.is_depthwise() {
         let kk = g.kh * g.kw;
         if let Some(wd) = Wide::new(g) {
-            y.par_chunks_mut(ohw).enumerate().for_each_init(
-                || (vec![0.0f32; wd.plane()], vec![0.0f32; wd.len]),
-                |(padded, acc), (i, yp)| {
+            y.par_chunks_mut(ohw).enumerate().for_each(|(i, yp)| {
+                WideScratch::with(&wd, g, |s| {
                     let c = i % g.c_out;
-                    wd.pad_into(&x[i * plane_in..(i + 1) * plane_in], padded);
-                    acc.fill(0.0);
+                    wd.pad_into(&x[i * plane_in..(i + 1) * plane_in], &mut s.padded);
+                    s.out.fill(0.0);
                     for (t, &off) in wd.offs.iter().enumerate() {
-                        axpy(acc, w[c * kk + t], &padded[off..off + wd.len]);
+                        axpy(&mut s.out, w[c * kk + t], &s.padded[off..off + wd.len]);
                     }
-                    wd.compact(acc, yp);
-                },
-            );
+                    wd.compact(&s.out, yp);
+                })
+            });
             return y;
         }
         let t = ConvTaps::new(g);
@@ -493,9 +521,8 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
     {
         y.par_chunks_mut(y_sample)
             .zip(x.par_chunks(x_sample))
-            .for_each_init(
-                || WideScratch::new(&wd, g),
-                |s, (yn, xn)| {
+            .for_each(|(yn, xn)| {
+                WideScratch::with(&wd, g, |s| {
                     for grp in 0..g.groups {
                         let wg = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
                         for c in 0..cin_g {
@@ -516,8 +543,8 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
                             );
                         }
                     }
-                },
-            );
+                })
+            });
         return y;
     }
     let t = ConvTaps::new(g);
@@ -653,19 +680,18 @@ pub fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
         // Parallel over channels; each sums its planes over the batch, in order.
         let mut dw = vec![0.0f32; wlen];
         if let Some(wd) = Wide::new(g) {
-            dw.par_chunks_mut(kk).enumerate().for_each_init(
-                || (vec![0.0f32; wd.plane()], vec![0.0f32; wd.len]),
-                |(padded, gyw), (c, dwc)| {
+            dw.par_chunks_mut(kk).enumerate().for_each(|(c, dwc)| {
+                WideScratch::with(&wd, g, |s| {
                     for n in 0..g.n {
                         let i = n * g.c_in + c;
-                        wd.pad_into(&x[i * plane_in..(i + 1) * plane_in], padded);
-                        wd.expand(&gy[i * ohw..(i + 1) * ohw], gyw);
+                        wd.pad_into(&x[i * plane_in..(i + 1) * plane_in], &mut s.padded);
+                        wd.expand(&gy[i * ohw..(i + 1) * ohw], &mut s.out);
                         for (d, &off) in dwc.iter_mut().zip(&wd.offs) {
-                            *d += dot(gyw, &padded[off..off + wd.len]);
+                            *d += dot(&s.out, &s.padded[off..off + wd.len]);
                         }
                     }
-                },
-            );
+                })
+            });
             return dw;
         }
         let t = ConvTaps::new(g);
@@ -696,50 +722,49 @@ pub fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeom) -> Vec<f32> {
         .zip(gy.par_chunks(y_sample * SAMPLES_PER_GROUP))
         .map_init(
             || {
-                let scratch = wide.as_ref().map(|wd| WideScratch::new(wd, g));
-                let cols = vec![
+                vec![
                     0.0f32;
                     if g.is_pointwise() || wide.is_some() {
                         0
                     } else {
                         k * ohw
                     }
-                ];
-                (scratch, cols)
+                ]
             },
-            |(scratch, cols), (xs, gys)| {
+            |cols, (xs, gys)| {
                 let mut dw = vec![0.0f32; wlen];
                 for (xn, gyn) in xs.chunks(x_sample).zip(gys.chunks(y_sample)) {
                     for grp in 0..g.groups {
                         let xg = &xn[grp * cin_g * plane_in..(grp + 1) * cin_g * plane_in];
                         let gyg = &gyn[grp * cout_g * ohw..(grp + 1) * cout_g * ohw];
                         let dwg = &mut dw[grp * cout_g * k..(grp + 1) * cout_g * k];
-                        if let (Some(wd), Some(s)) = (&wide, scratch.as_mut()) {
-                            // dW (cout_g x k) += gy_wide (cout_g x len) * cols^T (len x k); the
-                            // in-between columns of gy_wide are zero.
-                            for c in 0..cin_g {
-                                wd.pad_into(
-                                    &xg[c * plane_in..(c + 1) * plane_in],
-                                    &mut s.padded[c * wd.plane()..(c + 1) * wd.plane()],
-                                );
-                            }
-                            wd.im2col(&s.padded, cin_g, &mut s.cols);
-                            for co in 0..cout_g {
-                                wd.expand(
-                                    &gyg[co * ohw..(co + 1) * ohw],
-                                    &mut s.out[co * wd.len..(co + 1) * wd.len],
-                                );
-                            }
-                            // As its transpose, dW^T (k x cout_g) += cols (k x len) *
-                            // gy_wide^T.
-                            let dwt = Strided {
-                                data: dwg,
-                                rs: 1,
-                                cs: k,
-                            };
-                            matmul(
-                                dwt, k, cout_g, wd.len, true, &s.cols, wd.len, 1, &s.out, 1, wd.len,
-                            );
+                        if let Some(wd) = &wide {
+                            WideScratch::with(wd, g, |s| {
+                                // dW (cout_g x k) += gy_wide (cout_g x len) * cols^T (len x k);
+                                // the in-between columns of gy_wide are zero.
+                                for c in 0..cin_g {
+                                    wd.pad_into(
+                                        &xg[c * plane_in..(c + 1) * plane_in],
+                                        &mut s.padded[c * wd.plane()..(c + 1) * wd.plane()],
+                                    );
+                                }
+                                wd.im2col(&s.padded, cin_g, &mut s.cols);
+                                for co in 0..cout_g {
+                                    wd.expand(
+                                        &gyg[co * ohw..(co + 1) * ohw],
+                                        &mut s.out[co * wd.len..(co + 1) * wd.len],
+                                    );
+                                }
+                                // As its transpose, dW^T (k x cout_g) += cols (k x len) *
+                                // gy_wide^T.
+                                let dwt = Strided {
+                                    data: dwg,
+                                    rs: 1,
+                                    cs: k,
+                                };
+                                let len = wd.len;
+                                matmul(dwt, k, cout_g, len, true, &s.cols, len, 1, &s.out, 1, len);
+                            });
                             continue;
                         }
                         let rhs: &[f32] = if g.is_pointwise() {
@@ -1144,6 +1169,36 @@ pub fn bn_forward(
     y
 }
 
+/// The per-channel sums BatchNorm's backward pass needs: `sum(gy)` (beta's gradient) and
+/// `sum(gy * xhat)` (gamma's gradient).
+#[allow(clippy::too_many_arguments)]
+pub fn bn_grad_sums(
+    x: &[f32],
+    gy: &[f32],
+    n: usize,
+    c: usize,
+    hw: usize,
+    mean: &[f32],
+    var: &[f32],
+    eps: f32,
+) -> Vec<(f32, f32)> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let inv = 1.0 / (var[ch] + eps).sqrt();
+            let mut sg = 0.0f64;
+            let mut sgx = 0.0f64;
+            for i in 0..n {
+                let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
+                let (a, b) = grad_sums(&gy[r.clone()], &x[r], mean[ch]);
+                sg += a;
+                sgx += b;
+            }
+            (sg as f32, (sgx * inv as f64) as f32)
+        })
+        .collect()
+}
+
 /// BatchNorm backward with batch statistics: input gradient, and gamma/beta gradients.
 #[allow(clippy::too_many_arguments)]
 pub fn bn_backward(
@@ -1158,22 +1213,7 @@ pub fn bn_backward(
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let m = (n * hw) as f32;
-    // Per channel: sum(gy) and sum(gy * xhat).
-    let sums: Vec<(f32, f32)> = (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let inv = 1.0 / (var[ch] + eps).sqrt();
-            let mut sg = 0.0f64;
-            let mut sgx = 0.0f64;
-            for i in 0..n {
-                let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                let (a, b) = grad_sums(&gy[r.clone()], &x[r], mean[ch]);
-                sg += a;
-                sgx += b;
-            }
-            (sg as f32, (sgx * inv as f64) as f32)
-        })
-        .collect();
+    let sums = bn_grad_sums(x, gy, n, c, hw, mean, var, eps);
     let mut dx = vec![0.0f32; x.len()];
     dx.par_chunks_mut(hw).enumerate().for_each(|(i, dp)| {
         let ch = i % c;

@@ -70,21 +70,37 @@ impl Bn {
         self.gamma.is_some()
     }
 
-    fn scale_shift(&self, x: &Tensor<4>) -> (Tensor<1>, Tensor<1>) {
+    /// gamma and beta, both multiplied by `scale` when given.
+    fn scale_shift(&self, x: &Tensor<4>, scale: Option<&Tensor<4>>) -> (Tensor<1>, Tensor<1>) {
         let device = x.device();
-        let gamma = match &self.gamma {
-            Some(g) => g.val(),
-            None => Tensor::ones([self.channels], &device),
+        let scale = scale.map(|w| w.clone().reshape([1]));
+        let gamma = match (&self.gamma, &scale) {
+            (Some(g), Some(w)) => g.val().mul(w.clone()),
+            (Some(g), None) => g.val(),
+            (None, Some(w)) => w.clone().expand([self.channels]),
+            (None, None) => Tensor::ones([self.channels], &device),
         };
-        let beta = match &self.beta {
-            Some(b) => b.val(),
-            None => Tensor::zeros([self.channels], &device),
+        let beta = match (&self.beta, &scale) {
+            (Some(b), Some(w)) => b.val().mul(w.clone()),
+            (Some(b), None) => b.val(),
+            (None, _) => Tensor::zeros([self.channels], &device),
         };
         (gamma, beta)
     }
 
     pub fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4> {
-        let (gamma, beta) = self.scale_shift(&x);
+        self.forward_scaled(x, mode, None)
+    }
+
+    /// `scale * BN(x)` for a one-element `scale` (`[1, 1, 1, 1]`), folded into gamma and
+    /// beta: a mixed op's weight then costs no pass of its own, forward or backward.
+    pub fn forward_scaled(
+        &self,
+        x: Tensor<4>,
+        mode: BnMode,
+        scale: Option<&Tensor<4>>,
+    ) -> Tensor<4> {
+        let (gamma, beta) = self.scale_shift(&x, scale);
         match mode {
             BnMode::Eval => {
                 let device = x.device();

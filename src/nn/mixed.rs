@@ -70,7 +70,7 @@ impl MixedOp {
             if op.is_zero() {
                 continue;
             }
-            let y = op.forward_shared(&x, &mut relu_x, bn).mul(w.clone());
+            let y = op.forward_weighted(&x, &mut relu_x, bn, w);
             sum = Some(match sum {
                 Some(s) => s.add(y),
                 None => y,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use darts_pt::genotype::{DartsGenotype, Genotype, Nb201Genotype};
 use darts_pt::nn::InputShape;
@@ -294,4 +295,66 @@ fn one_hot_nb201_supernet_equals_the_discrete_network_it_projects_to() {
         max_abs_diff(&a, &b) < 1e-4,
         "supernet {a:?} vs network {b:?}"
     );
+}
+
+/// A mixed op folds its weight into an operation's last BatchNorm; that must equal
+/// multiplying the output by the weight, in value and in the gradients of the input and of the
+/// weight, whether or not the weight is tracked, in every BatchNorm mode.
+#[test]
+fn a_weight_folded_into_batchnorm_equals_scaling_its_output() {
+    let device = cpu().autodiff();
+    for kind in [OpKind::NorConv3x3, OpKind::SepConv3x3, OpKind::MaxPool3x3] {
+        let family = if kind == OpKind::NorConv3x3 {
+            Family::Nb201
+        } else {
+            Family::Darts
+        };
+        let op = Op::new(kind, family, 4, 1, true, &device);
+        for mode in [BnMode::Batch, BnMode::Train, BnMode::Eval] {
+            for tracked in [false, true] {
+                for frozen in [false, true] {
+                    let op = if frozen {
+                        op.clone().no_grad()
+                    } else {
+                        op.clone()
+                    };
+                    let x = random_input([3, 4, 6, 6], 5, &device);
+                    let x = if frozen { x } else { x.require_grad() };
+                    let scalar = || {
+                        let w = Tensor::<4>::from_data(
+                            TensorData::new(vec![0.37f32], [1, 1, 1, 1]),
+                            &device,
+                        );
+                        if tracked { w.require_grad() } else { w }
+                    };
+                    let probe = random_input([3, 4, 6, 6], 6, &device);
+                    let (w1, w2) = (scalar(), scalar());
+                    let folded = op.forward_weighted(&x, &mut None, mode, &w1);
+                    let scaled = op.forward(x.clone(), mode).mul(w2.clone());
+                    let case = format!("{kind:?} {mode:?} tracked {tracked} frozen {frozen}");
+                    let (a, b) = (to_vec(folded.clone()), to_vec(scaled.clone()));
+                    assert!(max_abs_diff(&a, &b) < 1e-5, "{case}: outputs differ");
+                    if frozen && !tracked {
+                        continue;
+                    }
+                    let ga = folded.mul(probe.clone()).sum().backward();
+                    let gb = scaled.mul(probe).sum().backward();
+                    if !frozen {
+                        let dxa = to_vec(x.grad(&ga).unwrap());
+                        let dxb = to_vec(x.grad(&gb).unwrap());
+                        let d = max_abs_diff(&dxa, &dxb);
+                        assert!(d < 1e-5, "{case}: input gradients differ by {d}");
+                    }
+                    if tracked {
+                        let (da, db) =
+                            (to_vec(w1.grad(&ga).unwrap()), to_vec(w2.grad(&gb).unwrap()));
+                        assert!(
+                            (da[0] - db[0]).abs() < 1e-4 * db[0].abs().max(1.0),
+                            "{case}: weight gradients {da:?} vs {db:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
