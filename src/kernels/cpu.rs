@@ -317,9 +317,9 @@ struct WideScratch {
     out: Vec<f32>,
 }
 
-/// What a [`WideScratch`]'s sizes and zero borders depend on: the padded plane, the wide
-/// length, input channels, taps and output channels per group.
-type ScratchKey = (usize, usize, usize, usize, usize, usize, usize, usize);
+/// What a [`WideScratch`]'s sizes and zero borders depend on: the padded plane and its
+/// padding, the wide length, input channels, rows of columns and output channels per group.
+type ScratchKey = (usize, usize, usize, usize, usize, usize, usize);
 
 thread_local! {
     /// Each thread's scratch per layout. Zeroing fresh scratch for every parallel job cost a
@@ -340,16 +340,7 @@ impl WideScratch {
     /// Runs `f` on this thread's scratch for the layout of `wd` and `g`. `f` must not start
     /// parallel work (a job stolen meanwhile could ask for the same scratch).
     fn with<R>(wd: &Wide, g: &ConvGeom, f: impl FnOnce(&mut WideScratch) -> R) -> R {
-        let key = (
-            wd.hp,
-            wd.wp,
-            wd.pad,
-            wd.len,
-            wd.offs.len(),
-            g.cin_g(),
-            g.k(),
-            g.cout_g(),
-        );
+        let key = (wd.hp, wd.wp, wd.pad, wd.len, g.cin_g(), g.k(), g.cout_g());
         WIDE_SCRATCH
             .with_borrow_mut(|cache| f(cache.entry(key).or_insert_with(|| WideScratch::new(wd, g))))
     }
