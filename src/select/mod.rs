@@ -2,6 +2,7 @@
 //! (DARTS's rule) or by perturbation (PT), and record every decision in `selection.json`.
 
 pub mod magnitude;
+pub mod perturb;
 pub mod pt;
 
 use std::collections::BTreeMap;

@@ -1,31 +1,32 @@
 //! The studio's window: one state struct, a top bar with the panels and the current run, a
-//! status bar saying which adapter renders and which device computes, and one function per
-//! panel. Everything slow (reading runs, jobs, evaluations, the benchmark table) happens on
-//! worker threads; each frame only takes in what they sent.
+//! status bar saying which adapter renders and which device computes, and the central area,
+//! which lends each panel of [`super::panels`] what it needs and applies the actions it returns.
+//! Everything slow (reading runs, jobs, evaluations, the benchmark table) happens on worker
+//! threads; each frame only takes in what they sent.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use egui::{Align, Layout, RichText, Ui, Vec2};
-use egui_plot::{Line, Plot, PlotPoints, VLine};
+use egui::{Align, Layout, RichText, Ui};
 
-use super::cell::{self, CellView, state_name};
-use super::colormap::{self, ValueRange, op_color, op_short};
 use super::files::{Files, LocalFiles, RecentRuns};
 use super::gpu::{self, GpuInfo};
-use super::heatmap::{self, Heatmap};
-use super::jobs::{Job, JobSpec, catch, spawn_worker};
-use super::perturb::Perturbation;
-use super::record::{RunRecord, chosen_ops};
-use super::runs::{self, Compute, OpenRunRow, RunsAction, RunsUi};
-use super::selection::{SelectionAction, SelectionUi, TableState};
+use super::heatmap;
+use super::jobs::{Job, JobSpec, lock, spawn_worker};
+use super::panels::cell::CellUi;
+use super::panels::curves;
+use super::panels::device::{DeviceAction, DeviceUi};
+use super::panels::perturb::PerturbUi;
+use super::panels::runs::{self, Compute, OpenRunRow, RunsAction, RunsUi};
+use super::panels::selection::{SelectionAction, SelectionUi, TableState};
+use super::record::RunRecord;
 use crate::config::SearchConfig;
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::lookup::Nb201Table;
 use crate::select::SelectRequest;
-use crate::space::{CellType, Family, OpKind};
+use crate::space::{CellType, OpKind};
 
 /// The panels, in the order of the top bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,33 +126,6 @@ struct OpenRun {
     compare: bool,
 }
 
-/// The cell panel's own state.
-struct CellUi {
-    /// Index into the run's alpha records; `None` follows the latest.
-    epoch: Option<usize>,
-    playing: bool,
-    last_tick: f64,
-    /// A selection label whose choices are highlighted.
-    highlight: Option<String>,
-    /// Scale bars and colours from the run's smallest weight instead of 0.
-    stretch: bool,
-}
-
-impl Default for CellUi {
-    fn default() -> Self {
-        CellUi {
-            epoch: None,
-            playing: false,
-            last_tick: 0.0,
-            highlight: None,
-            stretch: true,
-        }
-    }
-}
-
-/// The outcome of the device check, shared with its worker.
-type CheckSlot = Arc<Mutex<Option<Result<String, String>>>>;
-
 /// The state of a window capture requested with `--window`.
 pub type CaptureResult = Arc<Mutex<Option<Result<(), String>>>>;
 
@@ -174,9 +148,8 @@ pub struct StudioApp {
     runs_ui: RunsUi,
     cell_ui: CellUi,
     selection_ui: SelectionUi,
-    perturb: Option<Perturbation>,
-    pending_masks: Vec<MaskSpec>,
-    check: Option<CheckSlot>,
+    perturb_ui: PerturbUi,
+    device_ui: DeviceUi,
     capture: Option<PathBuf>,
     capture_state: CaptureResult,
     capture_asked: bool,
@@ -258,9 +231,8 @@ impl StudioApp {
             runs_ui: RunsUi::new(browse),
             cell_ui: CellUi::default(),
             selection_ui: SelectionUi::default(),
-            perturb: None,
-            pending_masks: opts.masks.clone(),
-            check: None,
+            perturb_ui: PerturbUi::new(opts.masks.clone()),
+            device_ui: DeviceUi::default(),
             capture: opts.capture.clone(),
             capture_state: Arc::new(Mutex::new(None)),
             capture_asked: false,
@@ -287,9 +259,9 @@ impl StudioApp {
     pub fn is_busy(&self) -> bool {
         self.runs.iter().any(|r| r.loading.is_some())
             || self.jobs.iter().any(|j| !j.is_done())
-            || self.perturb.as_ref().is_some_and(|p| p.is_busy())
+            || self.perturb_ui.is_busy()
             || matches!(self.table, TableState::Loading)
-            || self.check.as_ref().is_some_and(|c| lock(c).is_none())
+            || self.device_ui.is_busy()
     }
 
     /// The panel shown.
@@ -325,10 +297,7 @@ impl StudioApp {
 
     /// The device jobs and evaluations run on.
     pub fn compute_device(&self) -> SelectedDevice {
-        match (self.compute, self.gpu.as_ref().map(|g| &g.burn)) {
-            (Compute::SharedGpu, Some(Ok(d))) => d.clone(),
-            _ => self.cpu.clone(),
-        }
+        self.compute.device(self.gpu.as_ref(), &self.cpu)
     }
 
     fn wake(&self) -> impl Fn() + Send + Sync + 'static {
@@ -423,24 +392,9 @@ impl StudioApp {
             self.table_rx = None;
         }
         let rec = self.current_record();
-        if let Some(p) = &mut self.perturb {
-            p.poll();
-            if p.is_ready() && !self.pending_masks.is_empty() {
-                let masks = std::mem::take(&mut self.pending_masks);
-                for (cell, edge, op) in masks {
-                    let space = rec.as_ref().and_then(|r| r.space.clone());
-                    let o = space
-                        .as_ref()
-                        .and_then(|s| s.ops(cell, edge).iter().position(|x| *x == op));
-                    match o {
-                        Some(o) => p.toggle(cell::OpClick { cell, edge, op: o }),
-                        None => self.messages.push(format!(
-                            "--mask: {op} is not a candidate on {cell} edge {edge}"
-                        )),
-                    }
-                }
-            }
-        }
+        let space = rec.as_ref().and_then(|r| r.space.as_ref());
+        let messages = self.perturb_ui.poll(space);
+        self.messages.extend(messages);
     }
 
     /// Starts loading the NB201 table, if one is configured, in the background.
@@ -531,7 +485,15 @@ impl StudioApp {
         let rec = self.current_record();
         match self.panel {
             Panel::Runs => self.runs_panel(ui),
-            Panel::Device => self.device_panel(ui),
+            Panel::Device => {
+                let wake = self.wake();
+                if let Some(DeviceAction::Compute(c)) =
+                    self.device_ui
+                        .ui(ui, self.gpu.as_ref(), &self.cpu, self.compute, wake)
+                {
+                    self.compute = c;
+                }
+            }
             p => {
                 let Some(rec) = rec else {
                     if self.current.is_some() {
@@ -552,7 +514,7 @@ impl StudioApp {
                     return;
                 }
                 match p {
-                    Panel::Cell => self.cell_panel(ui, &rec),
+                    Panel::Cell => self.cell_ui.ui(ui, &rec, self.heatmap),
                     Panel::Selection => {
                         let running = self.job_running();
                         if let Some(SelectionAction::Run(method)) =
@@ -572,7 +534,13 @@ impl StudioApp {
                             self.start_job(JobSpec::Select(req));
                         }
                     }
-                    Panel::Perturbation => self.perturb_panel(ui, &rec),
+                    Panel::Perturbation => {
+                        let device = self.compute_device();
+                        let running = self.job_running();
+                        let range = rec.alpha_range(self.cell_ui.stretch);
+                        let wake = self.wake();
+                        self.perturb_ui.ui(ui, &rec, device, running, range, wake);
+                    }
                     Panel::Curves => {
                         let mut list: Vec<Arc<RunRecord>> = vec![rec.clone()];
                         for (i, r) in self.runs.iter().enumerate() {
@@ -584,7 +552,7 @@ impl StudioApp {
                             }
                         }
                         let refs: Vec<&RunRecord> = list.iter().map(|a| a.as_ref()).collect();
-                        super::curves::ui(ui, &refs);
+                        curves::ui(ui, &refs);
                     }
                     Panel::Runs | Panel::Device => {}
                 }
@@ -693,430 +661,6 @@ impl StudioApp {
         }
     }
 
-    fn cell_panel(&mut self, ui: &mut Ui, rec: &RunRecord) {
-        let Some(space) = rec.space.clone() else {
-            return;
-        };
-        let n = rec.alphas.len();
-        if n == 0 {
-            ui.label("alpha.jsonl has no records yet.");
-            return;
-        }
-        let now = ui.input(|i| i.time);
-        let mut idx = self.cell_ui.epoch.unwrap_or(n - 1).min(n - 1);
-        if self.cell_ui.playing && now - self.cell_ui.last_tick > 0.6 {
-            self.cell_ui.last_tick = now;
-            if idx + 1 < n {
-                idx += 1;
-                self.cell_ui.epoch = Some(idx);
-            } else {
-                self.cell_ui.playing = false;
-            }
-        }
-        let labels: Vec<String> = rec.selections.keys().cloned().collect();
-        if self
-            .cell_ui
-            .highlight
-            .as_ref()
-            .is_some_and(|h| !labels.contains(h))
-        {
-            self.cell_ui.highlight = None;
-        }
-        ui.horizontal(|ui| {
-            let play = if self.cell_ui.playing {
-                "‖ pause"
-            } else {
-                "▶ play"
-            };
-            if ui
-                .button(play)
-                .on_hover_text("step through the epochs of alpha.jsonl")
-                .clicked()
-            {
-                self.cell_ui.playing = !self.cell_ui.playing;
-                if self.cell_ui.playing && idx + 1 == n {
-                    idx = 0;
-                }
-                self.cell_ui.last_tick = now;
-                self.cell_ui.epoch = Some(idx);
-            }
-            let mut e = idx;
-            let resp = ui.add(
-                egui::Slider::new(&mut e, 0..=n - 1)
-                    .text("epoch")
-                    .custom_formatter(|v, _| {
-                        rec.alphas
-                            .get(v as usize)
-                            .map_or(String::new(), |a| a.epoch.to_string())
-                    }),
-            );
-            if resp.changed() {
-                self.cell_ui.epoch = Some(e);
-                idx = e;
-            }
-            let epoch = rec.alphas[idx].epoch;
-            ui.label(if epoch == 0 {
-                "softmax(α) at initialisation".to_string()
-            } else {
-                format!("softmax(α) after epoch {epoch}")
-            });
-            ui.separator();
-            egui::ComboBox::new("highlight", "selection highlighted")
-                .selected_text(match &self.cell_ui.highlight {
-                    Some(h) => h.clone(),
-                    None => "none".into(),
-                })
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.cell_ui.highlight, None, "none");
-                    for l in &labels {
-                        ui.selectable_value(&mut self.cell_ui.highlight, Some(l.clone()), l);
-                    }
-                });
-            ui.separator();
-            ui.checkbox(&mut self.cell_ui.stretch, "stretch the scale")
-                .on_hover_text(
-                    "bars and colours span the run's smallest to largest weight instead of \
-                     0 to the largest: small changes become visible (the legend gives the numbers)",
-                );
-        });
-        if self.cell_ui.playing {
-            ui.ctx().request_repaint_after(Duration::from_millis(100));
-        }
-        let mut op_kinds: Vec<OpKind> = Vec::new();
-        for c in space.cell_types() {
-            for e in 0..space.num_edges() {
-                for op in space.ops(*c, e) {
-                    if !op_kinds.contains(op) {
-                        op_kinds.push(*op);
-                    }
-                }
-            }
-        }
-        colormap::op_legend(ui, &op_kinds);
-        ui.separator();
-        let alpha = &rec.alphas[idx];
-        let range = rec.alpha_range(self.cell_ui.stretch);
-        let side_w = 330.0f32.min(ui.available_width() * 0.4);
-        let main_w = ui.available_width() - side_w - 12.0;
-        let highlight = self
-            .cell_ui
-            .highlight
-            .as_ref()
-            .and_then(|h| rec.selections.get(h));
-        ui.horizontal_top(|ui| {
-            ui.allocate_ui_with_layout(
-                Vec2::new(main_w, ui.available_height()),
-                Layout::top_down(Align::Min),
-                |ui| {
-                    egui::ScrollArea::vertical()
-                        .id_salt("cell-graphs")
-                        .show(ui, |ui| {
-                            ui.set_width(main_w - 14.0);
-                            for &ct in space.cell_types() {
-                                let Some(w) = RunRecord::cell_weights(alpha, ct) else {
-                                    continue;
-                                };
-                                let chosen = highlight.and_then(|s| chosen_ops(s, &space, ct));
-                                ui.strong(cell::cell_title(&space, ct));
-                                let view = CellView {
-                                    space: &space,
-                                    cell: ct,
-                                    weights: w,
-                                    range,
-                                    chosen: chosen.as_deref(),
-                                    masked: &[],
-                                    diff: None,
-                                    focus: None,
-                                    discrete: false,
-                                    salt: "alpha",
-                                };
-                                cell::show(ui, &view);
-                            }
-                            ui.weak(format!(
-                                "Each edge's box shows softmax(α) of its candidate operations as \
-                                 bars (height {:.3} – {:.3}); the arc's thickness and colour follow \
-                                 the strongest operation, named under the box. Hover a bar for the \
-                                 numbers.",
-                                range.min, range.max
-                            ));
-                        });
-                },
-            );
-            ui.separator();
-            ui.allocate_ui_with_layout(
-                Vec2::new(side_w, ui.available_height()),
-                Layout::top_down(Align::Min),
-                |ui| {
-                    egui::ScrollArea::vertical()
-                        .id_salt("cell-side")
-                        .show(ui, |ui| {
-                            self.cell_side(ui, rec, &space, idx, range);
-                        });
-                },
-            );
-        });
-    }
-
-    /// Heatmaps of the current epoch and the mean weight of each operation over the epochs.
-    fn cell_side(
-        &self,
-        ui: &mut Ui,
-        rec: &RunRecord,
-        space: &crate::space::SearchSpace,
-        idx: usize,
-        range: ValueRange,
-    ) {
-        let alpha = &rec.alphas[idx];
-        let edges = space.edges();
-        for (k, &ct) in space.cell_types().iter().enumerate() {
-            let Some(w) = RunRecord::cell_weights(alpha, ct) else {
-                continue;
-            };
-            ui.strong(format!("softmax(α), {}", ct.name()));
-            let row_labels = edges
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{}←{}",
-                        match space.family {
-                            Family::Darts => (e.to - 2).to_string(),
-                            Family::Nb201 => e.to.to_string(),
-                        },
-                        state_name(space.family, e.from)
-                            .replace("c_{k-2}", "k-2")
-                            .replace("c_{k-1}", "k-1")
-                    )
-                })
-                .collect();
-            let col_labels = space
-                .ops(ct, 0)
-                .iter()
-                .map(|o| op_short(*o).to_string())
-                .collect();
-            let label = format!("{} alpha heatmap", ct.name());
-            heatmap::show(
-                ui,
-                &Heatmap {
-                    key: k as u64,
-                    label: &label,
-                    rows: w,
-                    row_labels,
-                    col_labels,
-                    range,
-                },
-                self.heatmap,
-            );
-            ui.add_space(4.0);
-        }
-        colormap::scale_legend(ui, "scale", range, 120.0);
-        ui.weak(match self.heatmap {
-            heatmap::Renderer::Gpu { .. } => "cells drawn by shaders/colormap.wgsl on the GPU",
-            heatmap::Renderer::Cpu => "cells drawn on the CPU (no wgpu device)",
-        });
-        ui.add_space(8.0);
-        ui.strong("mean softmax(α) per operation over the epochs");
-        let mut kinds: Vec<OpKind> = Vec::new();
-        for c in space.cell_types() {
-            for e in 0..space.num_edges() {
-                for op in space.ops(*c, e) {
-                    if !kinds.contains(op) {
-                        kinds.push(*op);
-                    }
-                }
-            }
-        }
-        let lines: Vec<(OpKind, Vec<[f64; 2]>)> = kinds
-            .iter()
-            .map(|&op| {
-                let pts = rec
-                    .alphas
-                    .iter()
-                    .map(|a| {
-                        let mut sum = 0.0;
-                        let mut count = 0;
-                        for &ct in space.cell_types() {
-                            let Some(w) = RunRecord::cell_weights(a, ct) else {
-                                continue;
-                            };
-                            for (e, row) in w.iter().enumerate() {
-                                for (o, v) in row.iter().enumerate() {
-                                    if space.ops(ct, e).get(o) == Some(&op) {
-                                        sum += *v as f64;
-                                        count += 1;
-                                    }
-                                }
-                            }
-                        }
-                        [a.epoch as f64, sum / count.max(1) as f64]
-                    })
-                    .collect();
-                (op, pts)
-            })
-            .collect();
-        let epoch = alpha.epoch as f64;
-        Plot::new("op-trend")
-            .height(180.0)
-            .x_axis_label("epoch")
-            .allow_drag(false)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .show(ui, |p| {
-                for (op, pts) in lines {
-                    p.line(
-                        Line::new(op_short(op), PlotPoints::from(pts))
-                            .color(op_color(op))
-                            .width(2.0),
-                    );
-                }
-                p.vline(VLine::new("", epoch).color(egui::Color32::GRAY));
-            });
-        ui.weak(
-            "Watch skip_connect here: over a long DARTS search, parameter-free operations \
-             (skip_connect above all) gain weight, the collapse that selecting by magnitude \
-             inherits and PT avoids.",
-        );
-    }
-
-    fn perturb_panel(&mut self, ui: &mut Ui, rec: &RunRecord) {
-        if !rec.has_checkpoint {
-            ui.label("This run has no checkpoint yet: there is no supernet to perturb.");
-            return;
-        }
-        let device = self.compute_device();
-        let stale = self
-            .perturb
-            .as_ref()
-            .is_none_or(|p| p.run != rec.root || p.device != device.description);
-        if stale && self.job_running() {
-            // Building the supernet draws random initial weights from the backend's one
-            // random stream, which would change the running job's numbers.
-            ui.label(format!(
-                "The supernet loads once the running job has finished ({}).",
-                super::runs::ONE_JOB
-            ));
-            return;
-        }
-        if stale {
-            self.perturb = Some(Perturbation::load(&rec.root, device, self.wake()));
-        }
-        if let Some(p) = &mut self.perturb {
-            p.ui(ui, rec, rec.alpha_range(self.cell_ui.stretch));
-        }
-    }
-
-    fn device_panel(&mut self, ui: &mut Ui) {
-        ui.heading("Rendering and compute share one wgpu device");
-        ui.label(
-            "The window's device is created with every feature and limit its adapter offers, \
-             as burn's kernels need, and then registered with burn: rendering, the heatmap \
-             shader and (when chosen) search, selection and perturbation all run on it.",
-        );
-        ui.add_space(6.0);
-        match &self.gpu {
-            None => {
-                ui.label(
-                    "No wgpu device: the window renders without wgpu; burn computes on the CPU.",
-                );
-            }
-            Some(g) => {
-                egui::Grid::new("device-facts")
-                    .striped(true)
-                    .num_columns(2)
-                    .show(ui, |ui| {
-                        ui.label("adapter");
-                        ui.label(g.adapter_line());
-                        ui.end_row();
-                        ui.label("driver");
-                        ui.label(format!("{} {}", g.adapter.driver, g.adapter.driver_info));
-                        ui.end_row();
-                        ui.label("device features");
-                        ui.label(format!(
-                            "{} ({})",
-                            g.features,
-                            if g.has_adapter_features {
-                                "all the adapter offers"
-                            } else {
-                                "fewer than the adapter offers"
-                            }
-                        ));
-                        ui.end_row();
-                        ui.label("max buffer size");
-                        ui.label(format!("{} MiB", g.max_buffer_size >> 20));
-                        ui.end_row();
-                        ui.label("max storage binding");
-                        ui.label(format!("{} MiB", g.max_storage_buffer_binding_size >> 20));
-                        ui.end_row();
-                        ui.label("max invocations per workgroup");
-                        ui.label(g.max_compute_invocations_per_workgroup.to_string());
-                        ui.end_row();
-                        ui.label("window format");
-                        ui.label(&g.target_format);
-                        ui.end_row();
-                        ui.label("burn on this device");
-                        match &g.burn {
-                            Ok(d) => ui.label(format!("registered: {}", d.description)),
-                            Err(e) => ui.colored_label(ui.visuals().warn_fg_color, e),
-                        };
-                        ui.end_row();
-                    });
-            }
-        }
-        ui.add_space(8.0);
-        ui.strong("Compute on");
-        let gpu_ok = self.gpu.as_ref().is_some_and(|g| g.burn.is_ok());
-        ui.horizontal(|ui| {
-            ui.radio_value(&mut self.compute, Compute::Cpu, &self.cpu.description);
-            ui.add_enabled_ui(gpu_ok, |ui| {
-                ui.radio_value(
-                    &mut self.compute,
-                    Compute::SharedGpu,
-                    "the window's wgpu device",
-                );
-            });
-        });
-        ui.weak(
-            "Software adapters (lavapipe, llvmpipe) are far slower than the flex CPU backend; \
-             the studio picks the GPU by default only when the adapter is a real GPU.",
-        );
-        ui.add_space(8.0);
-        let running = self.check.as_ref().is_some_and(|c| lock(c).is_none());
-        if ui
-            .add_enabled(
-                !running,
-                egui::Button::new("Check: a matrix product on the compute device"),
-            )
-            .clicked()
-        {
-            let slot: CheckSlot = Arc::new(Mutex::new(None));
-            let s = slot.clone();
-            let device = self.compute_device();
-            let cpu = self.cpu.clone();
-            let wake = self.wake();
-            spawn_worker("darts-pt device check", move || {
-                let r = catch(|| matmul_check(&device, &cpu));
-                *lock(&s) = Some(r);
-                wake();
-            });
-            self.check = Some(slot);
-        }
-        if let Some(c) = &self.check {
-            match &*lock(c) {
-                None => {
-                    ui.horizontal(|ui| {
-                        ui.spinner();
-                        ui.label("running (the first kernels compile their shaders) …");
-                    });
-                }
-                Some(Ok(s)) => {
-                    ui.label(s);
-                }
-                Some(Err(e)) => {
-                    ui.colored_label(ui.visuals().error_fg_color, e);
-                }
-            }
-        }
-    }
-
     /// With `--window`: once the studio is idle, ask eframe for a screenshot, save it, close.
     fn capture_window(&mut self, ctx: &egui::Context) {
         let Some(path) = self.capture.clone() else {
@@ -1142,10 +686,6 @@ impl StudioApp {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn cpu_device() -> SelectedDevice {
     crate::device::select(DeviceChoice::Cpu).unwrap_or_else(|_| SelectedDevice {
         device: burn::tensor::Device::flex(),
@@ -1162,47 +702,6 @@ pub fn save_color_image(img: &egui::ColorImage, path: &Path) -> Result<(), Strin
         .ok_or_else(|| "screenshot has an unexpected size".to_string())?;
     buf.save(path)
         .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// A 256x256 product on `device`, compared with the CPU's: proves burn computes correctly on
-/// the device the window renders with.
-fn matmul_check(device: &SelectedDevice, cpu: &SelectedDevice) -> anyhow::Result<String> {
-    use burn::tensor::{Tensor, TensorData};
-    let n = 256;
-    let a: Vec<f32> = (0..n * n)
-        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
-        .collect();
-    let b: Vec<f32> = (0..n * n)
-        .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
-        .collect();
-    let run = |d: &burn::tensor::Device| -> Vec<f32> {
-        let x = Tensor::<2>::from_data(TensorData::new(a.clone(), [n, n]), d);
-        let y = Tensor::<2>::from_data(TensorData::new(b.clone(), [n, n]), d);
-        x.matmul(y)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default()
-    };
-    // Once to compile, once to time.
-    let _ = run(&device.device);
-    let clock = std::time::Instant::now();
-    let got = run(&device.device);
-    let ms = clock.elapsed().as_secs_f64() * 1e3;
-    let want = run(&cpu.device);
-    anyhow::ensure!(
-        got.len() == want.len(),
-        "the device returned {} values",
-        got.len()
-    );
-    let diff = got
-        .iter()
-        .zip(&want)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
-    Ok(format!(
-        "256×256 matmul on {}: {ms:.1} ms; largest difference from the CPU result {diff:.2e}",
-        device.description
-    ))
 }
 
 impl eframe::App for StudioApp {

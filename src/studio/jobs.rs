@@ -34,6 +34,12 @@ pub fn catch<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, String> {
     }
 }
 
+/// Locks a mutex shared with a worker, even one poisoned by a worker that panicked: the UI
+/// still reads what is there.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What a job does.
 pub enum JobSpec {
     Search {

@@ -5,7 +5,7 @@
 //! panel reads what the run directory records. Panels: runs (open, compare, start a search),
 //! the cell graph (softmax(alpha) on every edge, scrubbed through the epochs), selection (PT's
 //! decisions step by step, magnitude and PT side by side), interactive perturbation (PT by
-//! hand), curves, and the device that burn and egui share.
+//! hand), curves, and the device that burn and egui share; each is a file of [`panels`].
 //!
 //! For a later web build: the UI thread never blocks (workers report over channels), file
 //! access goes through [`files::Files`], and time comes from egui's input, not the OS clock.
@@ -13,16 +13,13 @@
 pub mod app;
 pub mod cell;
 pub mod colormap;
-pub mod curves;
 pub mod files;
 pub mod gpu;
 pub mod heatmap;
 pub mod jobs;
-pub mod perturb;
+pub mod panels;
 pub mod record;
-pub mod runs;
 pub mod screenshot;
-pub mod selection;
 
 use std::path::PathBuf;
 

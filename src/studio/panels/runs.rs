@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use egui::{RichText, Ui};
 
-use super::files::{DirEntry, Files, RecentRuns};
-use super::jobs::Job;
 use crate::cli::{DeviceArgs, SearchArgs, resolve_search_config};
 use crate::config::{Method, Preset, SearchConfig};
-use crate::device::DeviceChoice;
+use crate::device::{DeviceChoice, SelectedDevice};
 use crate::space::SpaceId;
+use crate::studio::files::{DirEntry, Files, RecentRuns};
+use crate::studio::gpu::GpuInfo;
+use crate::studio::jobs::Job;
 
 /// Why only one job runs at a time.
 pub const ONE_JOB: &str = "one job at a time: burn's CPU backend has a single random stream per \
@@ -24,6 +25,17 @@ pub enum Compute {
     Cpu,
     /// burn on the window's own wgpu device.
     SharedGpu,
+}
+
+impl Compute {
+    /// The device this choice computes on: the window's device when it is chosen and burn is
+    /// registered on it, else `cpu`.
+    pub fn device(self, gpu: Option<&GpuInfo>, cpu: &SelectedDevice) -> SelectedDevice {
+        match (self, gpu.map(|g| &g.burn)) {
+            (Compute::SharedGpu, Some(Ok(d))) => d.clone(),
+            _ => cpu.clone(),
+        }
+    }
 }
 
 /// The new-search form; empty optional fields take the preset's value.

@@ -1,40 +1,24 @@
-//! Interactive perturbation: PT done by hand. The user masks operations of a loaded supernet
+//! The perturbation panel: PT done by hand. The user masks operations of a loaded supernet
 //! (their mixing weight set to zero, the others not renormalised) and the studio measures the
-//! supernet's held-out accuracy with and without them, exactly as PT's scoring pass does:
-//! batch-statistics BatchNorm that leaves the running statistics alone, no autodiff graph. The
-//! supernet lives on a worker thread; the UI sends mask sets and reads back accuracies.
+//! supernet's held-out accuracy with and without them, exactly as PT's scoring pass does
+//! ([`crate::select::perturb::Perturber`]). The supernet lives on a worker thread; the UI sends
+//! mask sets and reads back accuracies.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use anyhow::Context;
 use egui::{Color32, RichText, Ui};
 
-use super::cell::{self, CellView, OpClick, edge_name};
-use super::colormap::{ValueRange, op_color};
-use super::jobs::{catch, spawn_worker};
-use super::record::RunRecord;
-use crate::checkpoint::Checkpoint;
-use crate::config::SearchConfig;
 use crate::device::SelectedDevice;
-use crate::nn::bn::BnMode;
-use crate::nn::supernet::{CellProjection, WeightPlan, weight_plans};
-use crate::run::RunDir;
-use crate::search::steps::detached_probs;
-use crate::search::{checkpoint_projections, evaluate, load_search_data, restore_supernet};
-use crate::space::CellType;
-
-/// A set of masked operations: (cell type, edge, op), kept sorted so equal sets compare equal.
-pub type MaskSet = BTreeSet<(CellType, usize, usize)>;
-
-/// One measurement.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Score {
-    pub acc: f64,
-    pub loss: f64,
-    pub seconds: f64,
-}
+use crate::select::perturb::{MaskSet, Perturber, Score};
+use crate::space::{CellType, SearchSpace};
+use crate::studio::app::MaskSpec;
+use crate::studio::cell::{self, CellView, OpClick, edge_name};
+use crate::studio::colormap::{ValueRange, op_color};
+use crate::studio::jobs::{catch, spawn_worker};
+use crate::studio::panels::runs::ONE_JOB;
+use crate::studio::record::RunRecord;
 
 enum Request {
     Score { masks: MaskSet, images: usize },
@@ -53,31 +37,6 @@ enum Reply {
     },
 }
 
-/// The plans of every cell type with several operations masked at once.
-pub fn masked_plans(
-    projections: &[CellProjection],
-    ops: usize,
-    cells: &[CellType],
-    masks: &MaskSet,
-) -> Vec<WeightPlan> {
-    let mut plans = weight_plans(projections, ops, None);
-    for &(cell, edge, op) in masks {
-        let Some(ci) = cells.iter().position(|c| *c == cell) else {
-            continue;
-        };
-        let Some(plan) = plans.get_mut(ci) else {
-            continue;
-        };
-        if edge < plan.keep.len() && op < ops {
-            plan.keep[edge][op] = 0.0;
-            plan.fixed[edge][op] = 0.0;
-            plan.active[edge][op] = false;
-            plan.identity = false;
-        }
-    }
-    plans
-}
-
 /// The worker: loads the supernet from the run's checkpoint, then scores mask sets.
 fn worker(
     root: PathBuf,
@@ -90,62 +49,106 @@ fn worker(
         let _ = tx.send(m);
         wake();
     };
-    let loaded = catch(|| {
-        let run = RunDir::open(&root)?;
-        let cfg = SearchConfig::from_toml_file(&run.config())?;
-        let ckpt = Checkpoint::load(&run.checkpoint())
-            .with_context(|| "the supernet's checkpoint cannot be read")?;
-        let data = load_search_data(&cfg.data)?;
-        let (model, _, _) = restore_supernet(&cfg, data.input, &ckpt, &device.device)?;
-        let projections = checkpoint_projections(&ckpt)?;
-        let batch = if cfg.pt.eval_batch_size > 0 {
-            cfg.pt.eval_batch_size
-        } else {
-            cfg.batch_size
-        };
-        Ok((cfg, data, model, projections, batch))
-    });
-    let (cfg, data, model, projections, batch) = match loaded {
-        Ok(v) => v,
+    let perturber = match catch(|| Perturber::load(&root, &device)) {
+        Ok(p) => p,
         Err(e) => {
             send(Reply::Failed(e));
             return;
         }
     };
-    let space = cfg.space.space();
     send(Reply::Ready {
-        held_out: data.alpha_half.len(),
-        batch,
+        held_out: perturber.held_out(),
+        batch: perturber.batch_size(),
     });
-    let probs = detached_probs(&model);
     while let Ok(req) = rx.recv() {
         let Request::Score { masks, images } = req;
-        let clock = std::time::Instant::now();
-        let result = catch(|| {
-            let plans = masked_plans(&projections, space.num_ops(), space.cell_types(), &masks);
-            let n = images.clamp(1, data.alpha_half.len());
-            let (loss, acc) = evaluate(
-                &model,
-                &probs,
-                &plans,
-                &data,
-                &data.alpha_half[..n],
-                batch,
-                None,
-                BnMode::Batch,
-                &device.device,
-            );
-            Ok(Score {
-                acc,
-                loss,
-                seconds: clock.elapsed().as_secs_f64(),
-            })
-        });
+        let result = catch(|| Ok(perturber.score(&masks, images)));
         send(Reply::Scored {
             masks,
             images,
             result,
         });
+    }
+}
+
+/// The panel's own state: the supernet loaded for the current run and device, and the
+/// operations `--mask` asked for, masked once it is loaded.
+#[derive(Default)]
+pub struct PerturbUi {
+    pub loaded: Option<Perturbation>,
+    pending_masks: Vec<MaskSpec>,
+}
+
+impl PerturbUi {
+    /// The panel with `masks` to apply once a supernet is loaded.
+    pub fn new(masks: Vec<MaskSpec>) -> Self {
+        PerturbUi {
+            loaded: None,
+            pending_masks: masks,
+        }
+    }
+
+    /// True while the supernet loads or evaluations are queued.
+    pub fn is_busy(&self) -> bool {
+        self.loaded.as_ref().is_some_and(|p| p.is_busy())
+    }
+
+    /// Takes in the worker's replies and, once the supernet is ready, masks what `--mask`
+    /// asked for, looking its operations up in `space` (the current run's). Returns the
+    /// messages for the status bar.
+    pub fn poll(&mut self, space: Option<&SearchSpace>) -> Vec<String> {
+        let mut messages = Vec::new();
+        if let Some(p) = &mut self.loaded {
+            p.poll();
+            if p.is_ready() && !self.pending_masks.is_empty() {
+                let masks = std::mem::take(&mut self.pending_masks);
+                for (cell, edge, op) in masks {
+                    let o = space.and_then(|s| s.ops(cell, edge).iter().position(|x| *x == op));
+                    match o {
+                        Some(o) => p.toggle(OpClick { cell, edge, op: o }),
+                        None => messages.push(format!(
+                            "--mask: {op} is not a candidate on {cell} edge {edge}"
+                        )),
+                    }
+                }
+            }
+        }
+        messages
+    }
+
+    /// Draws the panel for `rec`, loading its supernet on `device` first if the one loaded is
+    /// another run's or on another device; `wake` repaints the UI when the worker replies.
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        rec: &RunRecord,
+        device: SelectedDevice,
+        job_running: bool,
+        range: ValueRange,
+        wake: impl Fn() + Send + 'static,
+    ) {
+        if !rec.has_checkpoint {
+            ui.label("This run has no checkpoint yet: there is no supernet to perturb.");
+            return;
+        }
+        let stale = self
+            .loaded
+            .as_ref()
+            .is_none_or(|p| p.run != rec.root || p.device != device.description);
+        if stale && job_running {
+            // Building the supernet draws random initial weights from the backend's one
+            // random stream, which would change the running job's numbers.
+            ui.label(format!(
+                "The supernet loads once the running job has finished ({ONE_JOB})."
+            ));
+            return;
+        }
+        if stale {
+            self.loaded = Some(Perturbation::load(&rec.root, device, wake));
+        }
+        if let Some(p) = &mut self.loaded {
+            p.ui(ui, rec, range);
+        }
     }
 }
 

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use egui::{Color32, RichText, Ui};
 use egui_plot::{Bar, BarChart, HLine, Plot};
 
-use super::cell::{self, CellView, edge_name};
-use super::colormap::{ValueRange, op_color, op_short};
-use super::record::{RunRecord, chosen_ops};
 use crate::genotype::Genotype;
 use crate::lookup::{Nb201Entry, Nb201Table};
 use crate::select::SelectionRecord;
 use crate::select::pt::OpDecision;
 use crate::space::{CellType, Family, OpKind, SearchSpace};
+use crate::studio::cell::{self, CellView, edge_name};
+use crate::studio::colormap::{ValueRange, op_color, op_short};
+use crate::studio::record::{RunRecord, chosen_ops};
 
 /// What the panel remembers between frames.
 pub struct SelectionUi {

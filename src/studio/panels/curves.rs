@@ -5,8 +5,8 @@
 use egui::{Color32, Ui};
 use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, VLine};
 
-use super::record::RunRecord;
 use crate::run::MetricsRecord;
+use crate::studio::record::RunRecord;
 
 /// Where a record sits on the epoch axis: search records by (epoch, step), PT's tuning records
 /// after the search's last epoch.
