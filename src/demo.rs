@@ -4,17 +4,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use crate::config::{Method, Preset, SearchConfig};
-use crate::device::SelectedDevice;
-use crate::job::{Control, Event};
+use crate::config::{Method, Preset, SearchConfig, SelectMethod};
+use crate::device::{DeviceChoice, SelectedDevice};
+use crate::job::{Control, End, Event};
 use crate::progress::Progress;
 use crate::report::side_by_side;
-use crate::run::RunDir;
-use crate::search::{SearchEnd, run_search};
-use crate::select::pt::Criterion;
-use crate::select::{SelectMethod, SelectRequest, SelectionRecord, run_select};
+use crate::run::{RunReader, SelectionRecord};
+use crate::search::{SearchStart, run_search};
+use crate::select::{SelectRequest, run_select};
 use crate::space::SpaceId;
 
 /// What the demo runs.
@@ -28,7 +27,8 @@ pub struct DemoRequest {
     pub table: Option<PathBuf>,
 }
 
-/// Runs (or continues) the demo; returns magnitude's and PT's records and the report.
+/// Runs (or continues) the demo; returns magnitude's and PT's records and the report, or
+/// `None` when it was interrupted.
 pub fn run_demo(
     req: &DemoRequest,
     device: &SelectedDevice,
@@ -41,47 +41,49 @@ pub fn run_demo(
     if let Some(e) = req.epochs {
         cfg.epochs = e;
     }
-    cfg.device = crate::device::DeviceChoice::Auto;
-    let run = RunDir::new(&req.out);
-    let finished = run.read_status().is_some_and(|s| s.state == "finished");
+    cfg.device = DeviceChoice::Auto;
+    let reader = RunReader::local(&req.out);
     let mut sink = |e: &Event| progress.on_event(e);
-    if !finished {
-        let resume = run.config().exists();
-        if resume {
-            sink(&Event::Note(format!(
-                "continuing the demo run in {}",
-                run.root.display()
-            )));
-        }
-        match run_search(&cfg, &req.out, resume, device, &mut sink, control)? {
-            SearchEnd::Finished => {}
-            SearchEnd::Interrupted { .. } => return Ok(None),
-            SearchEnd::Diverged { epoch, step } => {
-                anyhow::bail!("the demo search diverged at epoch {epoch}, step {step}")
-            }
-        }
-    } else {
+    if reader.is_finished() {
         sink(&Event::Note(format!(
             "reusing the finished search in {}",
-            run.root.display()
+            req.out.display()
         )));
+    } else {
+        let start = if reader.is_run() {
+            sink(&Event::Note(format!(
+                "continuing the demo run in {}",
+                req.out.display()
+            )));
+            SearchStart::Resume {
+                dir: req.out.clone(),
+            }
+        } else {
+            SearchStart::New {
+                config: Box::new(cfg),
+                dir: req.out.clone(),
+            }
+        };
+        match run_search(start, device, &mut sink, control)? {
+            End::Finished(()) => {}
+            End::Interrupted { .. } => return Ok(None),
+            End::Diverged { epoch, step } => {
+                bail!("the demo search diverged at epoch {epoch}, step {step}")
+            }
+        }
     }
-    let select = |method: SelectMethod| SelectRequest {
-        run: req.out.clone(),
-        method,
-        criterion: Criterion::Acc,
-        fixed_alpha: false,
-        resume: true,
-        out: None,
-        tune_epochs: None,
-        seed: None,
-        table: req.table.clone(),
+    let mut select = |method: SelectMethod| {
+        let req = SelectRequest {
+            resume: true,
+            table: req.table.clone(),
+            ..SelectRequest::new(&req.out, method)
+        };
+        run_select(&req, device, &mut sink, control).map(End::finished)
     };
-    let Some(mag) = run_select(&select(SelectMethod::Magnitude), device, &mut sink, control)?
-    else {
+    let Some(mag) = select(SelectMethod::Magnitude)? else {
         return Ok(None);
     };
-    let Some(pt) = run_select(&select(SelectMethod::Pt), device, &mut sink, control)? else {
+    let Some(pt) = select(SelectMethod::Pt)? else {
         return Ok(None);
     };
     let report = side_by_side(&mag.record, &pt.record);

@@ -1,10 +1,12 @@
 //! darts-pt: differentiable architecture search (DARTS and its variants) with
 //! perturbation-based architecture selection (PT), on burn's CPU and wgpu backends.
 //!
-//! The crate reads like the paper: [`space`] and [`genotype`] are plain data, [`nn`] holds the
-//! operations, supernets and discrete networks, [`search`] trains supernets, and the CLI and
-//! the studio are thin front ends over these jobs, which report progress as [`job::Event`]s
-//! and record everything in a [`run::RunDir`].
+//! The crate reads like the paper. [`space`] and [`genotype`] say what an architecture is;
+//! [`nn`] holds the operations, supernets and discrete networks, with fast CPU [`kernels`];
+//! [`config`] holds every setting and preset. [`search`], [`select`] and [`train`] are jobs
+//! built on [`job`] (stepped, resumable, reporting events) that record everything in a
+//! [`run`] directory. The CLI ([`cli`]) and the studio ([`studio`]) are thin front ends over
+//! the same jobs and the same run reader; nothing below them knows they exist.
 
 pub mod bench;
 pub mod checkpoint;

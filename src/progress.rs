@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::job::Event;
-use crate::run::MetricsRecord;
+use crate::run::{MetricsKind, MetricsRecord};
 
 /// Renders job events on stderr.
 pub struct Progress {
@@ -130,7 +130,7 @@ impl Progress {
                 if let Some(b) = &self.bar {
                     b.set_message(text.clone());
                 }
-                if m.kind == "epoch" {
+                if m.kind == MetricsKind::Epoch {
                     self.finish_bar();
                     eprintln!("epoch {:>3}: {text} ({:.0} s)", m.epoch + 1, m.elapsed);
                 } else if !self.interactive {
@@ -173,20 +173,9 @@ impl Progress {
                     }
                 }
             },
-            Event::Decision(v) => {
-                if let Some(text) = v.get("summary").and_then(|s| s.as_str()) {
-                    self.println(text);
-                } else if let Some(d) = v.get("decision") {
-                    self.println(&format!(
-                        "decision: {} cell, edge {} -> {}",
-                        d["cell"].as_str().unwrap_or("?"),
-                        d["edge"],
-                        d["op_name"].as_str().unwrap_or("?")
-                    ));
-                }
-            }
+            Event::Decision(d) => self.println(&d.summary()),
             Event::Note(text) => self.println(text),
-            Event::Checkpoint { .. } | Event::Alpha(_) => {}
+            Event::Checkpoint { .. } | Event::Alpha(_) | Event::TrainMetrics(_) => {}
             Event::Finished { message, .. } => {
                 self.finish_bar();
                 eprintln!("{message}");

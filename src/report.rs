@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::genotype::Genotype;
-use crate::select::SelectionRecord;
+use crate::run::SelectionRecord;
 use crate::space::{CellType, nb201_edges};
 
 fn pct(v: Option<f64>) -> String {

@@ -2,15 +2,12 @@
 //! never waits for augmentation. Each batch is `make_batch` of its request, so the output is the
 //! same as building them one after another on the caller's thread.
 
-use super::Dataset;
 use super::augment::{Augment, Batch, make_batch};
 use super::image_set::ImageSet;
 use super::kind::Normalize;
-use super::sampling::{epoch_permutation, search_split, stream, stream_seed};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 /// What one batch holds and how it is augmented.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,46 +104,9 @@ impl Drop for Prefetcher {
     }
 }
 
-/// Batches per second of the search loader: `batches` weight-half batches of size `batch`
-/// with search augmentation, built by a [`Prefetcher`] and consumed as fast as they come.
-pub fn bench_loader(ds: &Dataset, batch: usize, batches: usize) -> f64 {
-    let batch = batch.max(1);
-    let (weights, _) = search_split(ds.train.len());
-    let augment = Augment::search(ds);
-    let per_epoch = (weights.len() / batch).max(1);
-    let mut order: (u64, Vec<u32>) = (u64::MAX, Vec::new());
-    let requests = (0..batches as u64).map(move |i| {
-        let (epoch, step) = (i / per_epoch as u64, i % per_epoch as u64);
-        if order.0 != epoch {
-            let seed = stream_seed(0, stream::WEIGHT_ORDER, epoch, 0);
-            order = (epoch, epoch_permutation(weights.len(), seed));
-        }
-        let start = step as usize * batch;
-        BatchRequest {
-            indices: order.1[start..(start + batch).min(order.1.len())]
-                .iter()
-                .map(|&k| weights[k as usize])
-                .collect(),
-            augment: augment.clone(),
-            seed: stream_seed(0, stream::WEIGHT_AUGMENT, epoch, step),
-        }
-    });
-    let set = Arc::new(ds.train.clone());
-    let start = Instant::now();
-    let mut checksum = 0f64;
-    let mut count = 0usize;
-    for b in Prefetcher::new(set, ds.normalize.clone(), requests) {
-        checksum += b.images.first().copied().unwrap_or(0.0) as f64;
-        count += 1;
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    std::hint::black_box(checksum);
-    count as f64 / seconds.max(1e-9)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::random_sample;
+    use super::super::{random_sample, stream_seed};
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -156,14 +116,14 @@ mod tests {
                 indices: random_sample(
                     &(0..set.len() as u32).collect::<Vec<_>>(),
                     16,
-                    stream_seed(5, stream::ALPHA_SAMPLE, 0, step),
+                    stream_seed(5, 3, 0, step),
                 ),
                 augment: Augment {
                     crop_padding: 4,
                     hflip: true,
                     cutout: if step % 2 == 0 { Some(8) } else { None },
                 },
-                seed: stream_seed(5, stream::ALPHA_AUGMENT, 0, step),
+                seed: stream_seed(5, 4, 0, step),
             })
             .collect()
     }
@@ -220,12 +180,5 @@ mod tests {
         };
         let mut p = Prefetcher::new(set, Normalize::identity(1), vec![bad]);
         p.next();
-    }
-
-    #[test]
-    fn bench_loader_reports_a_positive_rate() {
-        let ds = super::super::bundled_for_tests();
-        let rate = bench_loader(ds, 64, 40);
-        assert!(rate.is_finite() && rate > 0.0, "{rate}");
     }
 }

@@ -5,24 +5,6 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Stream ids that keep the independent random choices of a run apart.
-pub mod stream {
-    /// Order of the weight-half images within an epoch.
-    pub const WEIGHT_ORDER: u64 = 1;
-    /// Augmentation of weight batches.
-    pub const WEIGHT_AUGMENT: u64 = 2;
-    /// Which alpha-half images form each alpha batch.
-    pub const ALPHA_SAMPLE: u64 = 3;
-    /// Augmentation of alpha batches.
-    pub const ALPHA_AUGMENT: u64 = 4;
-    /// Order of the images when training a final network.
-    pub const TRAIN_ORDER: u64 = 5;
-    /// Augmentation when training a final network.
-    pub const TRAIN_AUGMENT: u64 = 6;
-    /// Anything evaluation needs (e.g. a random validation subset).
-    pub const EVAL: u64 = 7;
-}
-
 /// DARTS's search split: weights train on the first half of the training set by index, the
 /// architecture on the second; with an odd count the second half gets the extra image.
 pub fn search_split(n: usize) -> (Vec<u32>, Vec<u32>) {

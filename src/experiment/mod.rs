@@ -19,7 +19,6 @@
 //! ```
 
 pub mod chart;
-pub mod command;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -31,16 +30,15 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::write_atomic;
-use crate::config::{DataConfig, Method, Preset, SearchConfig};
-use crate::device::SelectedDevice;
-use crate::job::{Control, Event};
+use crate::config::{DataConfig, Method, Preset, SearchConfig, SelectMethod, TrainConfig};
+use crate::device::{DeviceChoice, SelectedDevice};
+use crate::job::{Control, End, Event};
 use crate::progress::Progress;
-use crate::run::RunDir;
-use crate::search::{SearchEnd, run_search};
-use crate::select::pt::Criterion;
-use crate::select::{SelectMethod, SelectRequest, read_selections, run_select};
-use crate::space::{Family, SpaceId};
-use crate::train::{TrainConfig, TrainEnd, TrainResult, run_train};
+use crate::run::RunReader;
+use crate::search::{SearchStart, run_search};
+use crate::select::{SelectRequest, run_select};
+use crate::space::SpaceId;
+use crate::train::{TrainStart, run_train};
 
 /// One column of the comparison: how a cell is derived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -89,71 +87,22 @@ impl Arm {
     }
 }
 
-/// The sizes of every phase: a search template (method and seed are set per run), PT's
-/// tuning epochs, and a training template (genotype and seed set per run).
+/// The sizes of every phase: a search template (method and seed are set per run, PT's
+/// settings come with it) and a training template (genotype and seed set per run).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub space: SpaceId,
     pub preset: Preset,
-    /// PT's tuning epochs (absent: the spec's schedule for the search's `pt.proj_intv`).
-    pub tune_epochs: Option<usize>,
     pub search: SearchConfig,
     pub train: TrainConfig,
 }
 
 impl Plan {
-    /// The experiment's sizes for a space at a preset, on the data in `data`.
-    ///
-    /// `paper` runs the paper's search, PT and evaluation protocols unchanged. `laptop` is
-    /// sized for the bundled 10,000-image Fashion-MNIST subset on a 2-core CPU: for NB201 the
-    /// whole 3-seed experiment is meant to take under two hours; the DARTS-family spaces (S2, S3)
-    /// are far more expensive per image and do not fit that budget. `tiny` takes minutes and
-    /// exists for tests and for trying the pipeline out.
+    /// The experiment at a preset: the preset table's search, PT and retraining for the space
+    /// (see [`crate::config::presets`]), on the data in `data`.
     pub fn new(space: SpaceId, preset: Preset, data: DataConfig) -> Plan {
-        let family = space.family();
         let mut search = SearchConfig::preset(space, Method::Darts, preset);
         let mut train = TrainConfig::preset(space, preset);
-        let mut tune_epochs = None;
-        match (preset, family) {
-            (Preset::Paper, _) => {}
-            (Preset::Laptop, Family::Nb201) => {
-                search.channels = 8;
-                search.layers = 1;
-                search.epochs = 8;
-                search.data.train_images = Some(4000);
-                train.epochs = 5;
-            }
-            (Preset::Laptop, Family::Darts) => {
-                search.channels = 4;
-                search.layers = 5;
-                search.epochs = 6;
-                search.data.train_images = Some(2000);
-                train.channels = 8;
-                train.layers = 5;
-                train.epochs = 4;
-            }
-            (Preset::Tiny, Family::Nb201) => {
-                search.channels = 4;
-                search.layers = 1;
-                search.epochs = 2;
-                search.data.train_images = Some(400);
-                tune_epochs = Some(2);
-                train.channels = 4;
-                train.epochs = 1;
-                train.data.train_images = Some(1000);
-            }
-            (Preset::Tiny, Family::Darts) => {
-                search.channels = 4;
-                search.layers = 5;
-                search.epochs = 1;
-                search.data.train_images = Some(400);
-                tune_epochs = Some(2);
-                train.epochs = 1;
-                train.data.train_images = Some(1000);
-            }
-        }
-        search.log_every = 0;
-        train.log_every = 0;
         search.data.path = data.path.clone();
         search.data.dataset = data.dataset.clone();
         train.data.path = data.path;
@@ -161,7 +110,6 @@ impl Plan {
         Plan {
             space,
             preset,
-            tune_epochs,
             search,
             train,
         }
@@ -380,128 +328,154 @@ fn run_seed(
     control: &Control,
     phases: &mut Phases,
 ) -> Result<bool> {
-    let out = &req.out;
     for method in [Method::Darts, Method::FixedAlpha] {
-        let dir = search_dir(out, seed, method);
-        let what = format!("seed {seed}: search {} ({})", method, req.plan.space);
-        let run = RunDir::new(&dir);
-        if run.read_status().is_some_and(|s| s.state == "finished") {
-            phases.skip(&what, "");
-            continue;
-        }
-        phases.begin(&what);
-        let mut cfg = req.plan.search.clone();
-        cfg.method = method;
-        cfg.seed = seed;
-        cfg.device = crate::device::DeviceChoice::Auto;
-        let resume = run.config().exists();
-        let clock = Stopwatch::start();
-        let inner = &mut *phases.inner;
-        let end = run_search(
-            &cfg,
-            &dir,
-            resume,
-            device,
-            &mut |e| inner.on_event(e),
-            control,
-        );
-        let secs = clock.read();
-        add_timing(out, &format!("seed{seed}/search-{method}"), secs)?;
-        match end? {
-            SearchEnd::Finished => phases.end(&what, secs, ""),
-            SearchEnd::Interrupted { .. } => return Ok(false),
-            SearchEnd::Diverged { epoch, step } => bail!(
-                "{}: the search diverged at epoch {epoch}, step {step}",
-                dir.display()
-            ),
-        }
-    }
-    for arm in Arm::ALL {
-        let dir = search_dir(out, seed, arm.search_method());
-        let label = arm.selection_label();
-        let what = format!("seed {seed}: select {}", arm.name());
-        let done = read_selections(&RunDir::new(&dir))
-            .get(label)
-            .is_some_and(|r| r.complete);
-        if done {
-            phases.skip(&what, "");
-            continue;
-        }
-        phases.begin(&what);
-        let sreq = SelectRequest {
-            run: dir.clone(),
-            method: arm.select_method(),
-            criterion: Criterion::Acc,
-            fixed_alpha: false,
-            resume: true,
-            out: None,
-            tune_epochs: req.plan.tune_epochs,
-            seed: None,
-            table: req.table.clone(),
-        };
-        let clock = Stopwatch::start();
-        let inner = &mut *phases.inner;
-        let outcome = run_select(&sreq, device, &mut |e| inner.on_event(e), control);
-        let secs = clock.read();
-        add_timing(out, &format!("seed{seed}/select-{}", arm.name()), secs)?;
-        let Some(outcome) = outcome? else {
+        if !search_phase(req, seed, method, device, control, phases)? {
             return Ok(false);
-        };
-        let r = &outcome.record;
-        let detail = format!(
-            ": {} (supernet accuracy after discretisation {})",
-            r.genotype.as_deref().unwrap_or("-"),
-            report::pct(r.supernet_acc_after)
-        );
-        phases.end(&what, secs, &detail);
+        }
     }
     for arm in Arm::ALL {
-        let dir = train_dir(out, seed, arm);
-        let what = format!("seed {seed}: retrain {}", arm.name());
-        if let Some(r) = TrainResult::read(&dir) {
-            phases.skip(&what, &format!(" (test {:.2}%)", 100.0 * r.final_test_acc));
-            continue;
+        if !select_phase(req, seed, arm, device, control, phases)? {
+            return Ok(false);
         }
-        phases.begin(&what);
-        let source = search_dir(out, seed, arm.search_method());
-        let label = arm.selection_label();
-        let record = read_selections(&RunDir::new(&source))
-            .remove(label)
-            .filter(|r| r.complete)
-            .with_context(|| format!("{}: no finished '{label}' selection", source.display()))?;
-        let mut cfg = req.plan.train.clone();
-        cfg.seed = seed;
-        cfg.genotype = record.genotype.clone().unwrap_or_default();
-        cfg.genotype_source = format!("{} (selection {label})", source.display());
-        cfg.device = crate::device::DeviceChoice::Auto;
-        let resume = RunDir::new(&dir).config().exists();
-        let clock = Stopwatch::start();
-        let inner = &mut *phases.inner;
-        let end = run_train(
-            &cfg,
-            &dir,
-            resume,
-            device,
-            &mut |e: &Event| inner.on_event(e),
-            control,
-        );
-        let secs = clock.read();
-        add_timing(out, &format!("seed{seed}/train-{}", arm.name()), secs)?;
-        match end? {
-            TrainEnd::Finished(r) => phases.end(
-                &what,
-                secs,
-                &format!(
-                    " (test {:.2}%, best {:.2}%)",
-                    100.0 * r.final_test_acc,
-                    100.0 * r.best_test_acc
-                ),
-            ),
-            TrainEnd::Interrupted { .. } => return Ok(false),
-            TrainEnd::Diverged { epoch } => {
-                bail!("{}: training diverged in epoch {epoch}", dir.display())
-            }
+    }
+    for arm in Arm::ALL {
+        if !train_phase(req, seed, arm, device, control, phases)? {
+            return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Runs a phase's job, timing it; false when it was interrupted.
+fn timed<T>(
+    req: &ExperimentRequest,
+    key: &str,
+    what: &str,
+    phases: &mut Phases,
+    job: impl FnOnce(&mut dyn FnMut(&Event)) -> Result<End<T>>,
+    detail: impl FnOnce(&T) -> String,
+) -> Result<bool> {
+    phases.begin(what);
+    let clock = Stopwatch::start();
+    let inner = &mut *phases.inner;
+    let end = job(&mut |e| inner.on_event(e));
+    let secs = clock.read();
+    add_timing(&req.out, key, secs)?;
+    match end? {
+        End::Finished(t) => {
+            phases.end(what, secs, &detail(&t));
+            Ok(true)
+        }
+        End::Interrupted { .. } => Ok(false),
+        End::Diverged { epoch, step } => {
+            bail!("{what}: diverged at epoch {epoch}, step {step}")
+        }
+    }
+}
+
+fn search_phase(
+    req: &ExperimentRequest,
+    seed: u64,
+    method: Method,
+    device: &SelectedDevice,
+    control: &Control,
+    phases: &mut Phases,
+) -> Result<bool> {
+    let dir = search_dir(&req.out, seed, method);
+    let what = format!("seed {seed}: search {} ({})", method, req.plan.space);
+    let reader = RunReader::local(&dir);
+    if reader.is_finished() {
+        phases.skip(&what, "");
+        return Ok(true);
+    }
+    let start = if reader.is_run() {
+        SearchStart::Resume { dir }
+    } else {
+        let mut config = req.plan.search.clone();
+        (config.method, config.seed, config.device) = (method, seed, DeviceChoice::Auto);
+        SearchStart::New {
+            config: Box::new(config),
+            dir,
+        }
+    };
+    let key = format!("seed{seed}/search-{method}");
+    let run = |sink: &mut dyn FnMut(&Event)| run_search(start, device, sink, control);
+    timed(req, &key, &what, phases, run, |_| String::new())
+}
+
+fn select_phase(
+    req: &ExperimentRequest,
+    seed: u64,
+    arm: Arm,
+    device: &SelectedDevice,
+    control: &Control,
+    phases: &mut Phases,
+) -> Result<bool> {
+    let dir = search_dir(&req.out, seed, arm.search_method());
+    let what = format!("seed {seed}: select {}", arm.name());
+    if RunReader::local(&dir)
+        .finished_selection(arm.selection_label())
+        .is_some()
+    {
+        phases.skip(&what, "");
+        return Ok(true);
+    }
+    let sreq = SelectRequest {
+        resume: true,
+        table: req.table.clone(),
+        ..SelectRequest::new(&dir, arm.select_method())
+    };
+    let key = format!("seed{seed}/select-{}", arm.name());
+    let run = |sink: &mut dyn FnMut(&Event)| run_select(&sreq, device, sink, control);
+    timed(req, &key, &what, phases, run, |o| {
+        format!(
+            ": {} (supernet accuracy after discretisation {})",
+            o.record.genotype.as_deref().unwrap_or("-"),
+            report::pct(o.record.supernet_acc_after)
+        )
+    })
+}
+
+fn train_phase(
+    req: &ExperimentRequest,
+    seed: u64,
+    arm: Arm,
+    device: &SelectedDevice,
+    control: &Control,
+    phases: &mut Phases,
+) -> Result<bool> {
+    let dir = train_dir(&req.out, seed, arm);
+    let what = format!("seed {seed}: retrain {}", arm.name());
+    let reader = RunReader::local(&dir);
+    if let Some(r) = reader.result() {
+        phases.skip(&what, &format!(" (test {:.2}%)", 100.0 * r.final_test_acc));
+        return Ok(true);
+    }
+    let source = search_dir(&req.out, seed, arm.search_method());
+    let label = arm.selection_label();
+    let start = if reader.is_run() {
+        TrainStart::Resume { dir }
+    } else {
+        let record = RunReader::local(&source)
+            .finished_selection(label)
+            .with_context(|| format!("{}: no finished '{label}' selection", source.display()))?;
+        let mut config = req.plan.train.clone();
+        config.seed = seed;
+        config.genotype = record.genotype.clone().unwrap_or_default();
+        config.genotype_source = format!("{} (selection {label})", source.display());
+        config.device = DeviceChoice::Auto;
+        TrainStart::New {
+            config: Box::new(config),
+            dir,
+        }
+    };
+    let key = format!("seed{seed}/train-{}", arm.name());
+    let run = |sink: &mut dyn FnMut(&Event)| run_train(start, device, sink, control);
+    timed(req, &key, &what, phases, run, |r| {
+        format!(
+            " (test {:.2}%, best {:.2}%)",
+            100.0 * r.final_test_acc,
+            100.0 * r.best_test_acc
+        )
+    })
 }

@@ -8,10 +8,8 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{Arm, ExperimentRequest, PhaseTime, Plan, search_dir, train_dir};
-use crate::run::RunDir;
-use crate::select::read_selections;
+use crate::run::RunReader;
 use crate::space::Family;
-use crate::train::TrainResult;
 
 /// One derived cell and what became of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,14 +47,12 @@ pub fn collect(out: &Path, seeds: &[u64], plan: &Plan) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &seed in seeds {
         for arm in Arm::ALL {
-            let run = RunDir::new(search_dir(out, seed, arm.search_method()));
-            let Some(sel) = read_selections(&run)
-                .remove(arm.selection_label())
-                .filter(|r| r.complete)
+            let search = search_dir(out, seed, arm.search_method());
+            let Some(sel) = RunReader::local(&search).finished_selection(arm.selection_label())
             else {
                 continue;
             };
-            let result = TrainResult::read(&train_dir(out, seed, arm));
+            let result = RunReader::local(&train_dir(out, seed, arm)).result();
             rows.push(Row {
                 space: plan.space.to_string(),
                 seed,
@@ -141,15 +137,15 @@ fn describe_plan(plan: &Plan) -> String {
         Some(n) => format!("the first {n} training images"),
         None => "all training images".into(),
     };
-    let tune = plan
-        .tune_epochs
-        .map(|e| format!("{e} tuning epochs"))
-        .unwrap_or_else(|| {
-            format!(
-                "the spec's tuning schedule at {} epoch(s) per decision",
-                s.pt.proj_intv
-            )
-        });
+    let tune =
+        s.pt.tune_epochs
+            .map(|e| format!("{e} tuning epochs"))
+            .unwrap_or_else(|| {
+                format!(
+                    "the spec's tuning schedule at {} epoch(s) per decision",
+                    s.pt.proj_intv
+                )
+            });
     let mut out = String::new();
     let _ = writeln!(
         out,

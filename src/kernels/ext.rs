@@ -198,6 +198,15 @@ fn flex_from(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
+/// The batch statistics stored as one `[2, c]` tensor (means, then variances).
+fn stats_of(s: &[f32], c: usize, eps: f64) -> cpu::Stats<'_> {
+    cpu::Stats {
+        mean: &s[..c],
+        var: &s[c..],
+        eps: eps as f32,
+    }
+}
+
 fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.shape();
     [s[0], s[1], s[2], s[3]]
@@ -354,14 +363,11 @@ impl DartsKernels for Flex {
         let s: &[f32] = sc.as_slice().expect("contiguous");
         let y = cpu::bn_forward(
             xc.as_slice().expect("contiguous"),
-            n,
             c,
             h * w,
-            &s[..c],
-            &s[c..],
+            stats_of(s, c, eps),
             gc.as_slice(),
             bc.as_slice(),
-            eps as f32,
         );
         flex_from(y, [n, c, h, w])
     }
@@ -403,10 +409,8 @@ impl DartsKernels for Flex {
             n,
             c,
             h * w,
-            &s[..c],
-            &s[c..],
+            stats_of(s, c, eps),
             gc.as_slice(),
-            eps as f32,
         );
         flex_from(dx, [n, c, h, w])
     }
@@ -429,9 +433,7 @@ impl DartsKernels for Flex {
             n,
             c,
             h * w,
-            &s[..c],
-            &s[c..],
-            eps as f32,
+            stats_of(s, c, eps),
         );
         let (db, mut dg): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
         dg.extend(db);

@@ -67,7 +67,6 @@ pub struct EvalCell {
 }
 
 impl EvalCell {
-    #[allow(clippy::too_many_arguments)]
     fn new(
         genotype: &DartsGenotype,
         c_pp: usize,

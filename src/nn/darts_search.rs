@@ -61,7 +61,6 @@ pub struct SearchCell {
 }
 
 impl SearchCell {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         space: &SearchSpace,
         c_pp: usize,

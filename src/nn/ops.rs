@@ -23,6 +23,8 @@ pub struct Conv {
 }
 
 impl Conv {
+    // The arguments of a 2-D convolution layer, in the order the reference code passes them;
+    // grouped into a struct they would only be spelled twice.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         c_in: usize,
@@ -70,7 +72,6 @@ pub struct ReluConvBn {
 }
 
 impl ReluConvBn {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         c_in: usize,
         c_out: usize,
@@ -106,6 +107,7 @@ pub struct DepthwiseBlock {
 }
 
 impl DepthwiseBlock {
+    // A convolution's arguments plus BatchNorm's `affine`, as for `Conv::new`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         c_in: usize,

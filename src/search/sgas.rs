@@ -2,8 +2,6 @@
 //! important (mass on non-`none` ops), certain (low entropy) and, for criterion 2, stable
 //! (overlap with recent epochs) their operation distribution is.
 
-use serde::{Deserialize, Serialize};
-
 use crate::nn::supernet::CellProjection;
 use crate::space::{Family, OpKind, darts_node_edges};
 
@@ -83,19 +81,6 @@ pub fn scores(
         }
     }
     s
-}
-
-/// One SGAS decision.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SgasDecision {
-    pub epoch: usize,
-    pub cell: String,
-    pub edge: usize,
-    pub op: usize,
-    pub op_name: String,
-    pub score: f64,
-    /// Edges removed because their node now has two decided inputs.
-    pub pruned: Vec<usize>,
 }
 
 /// Decides the best-scoring undecided edge of one cell type and prunes its node when full.

@@ -56,6 +56,13 @@ pub struct StepStats {
 }
 
 impl StepStats {
+    /// The step's numbers as one device row: [loss * images, correct] (see
+    /// [`crate::job::sums`]).
+    pub fn row(&self) -> Tensor<1> {
+        let loss = self.loss.clone().mul_scalar(self.len as f64);
+        Tensor::cat(vec![loss, self.correct.clone().float()], 0)
+    }
+
     fn new(logits: &Tensor<2>, loss: &Tensor<1>, batch: &DeviceBatch) -> Self {
         StepStats {
             loss: loss.clone().detach().inner(),
@@ -114,7 +121,6 @@ pub fn alpha_step(
 
 /// Weight step: cross-entropy on a training batch under the given (detached, possibly
 /// perturbed) probabilities, global-norm clipping, SGD on the weights. Alpha gets no gradient.
-#[allow(clippy::too_many_arguments)]
 pub fn weight_step(
     model: &mut Supernet,
     sgd: &mut Sgd,
@@ -226,23 +232,31 @@ pub fn perturb_adversarial(
         .collect()
 }
 
+/// The step sizes of the second-order alpha step (spec 2.2).
+#[derive(Clone, Copy, Debug)]
+pub struct Unrolled {
+    /// Adam's learning rate on alpha.
+    pub alpha_lr: f64,
+    /// The virtual weight step's size: the weights' current learning rate.
+    pub xi: f64,
+    /// The finite-difference radius is r0 / ||v||.
+    pub r0: f64,
+}
+
 /// Second-order alpha step (DARTS's unrolled architect): the gradient of
 /// L_val(w', alpha) with w' = w - xi (mu m + grad_w L_train + lambda w), its Hessian term
 /// approximated by central differences at w +- r v with r = r0 / ||v||.
-#[allow(clippy::too_many_arguments)]
 pub fn alpha_step_second_order(
     model: &mut Supernet,
     adam: &mut Adam,
     sgd: &Sgd,
-    alpha_lr: f64,
-    xi: f64,
-    r0: f64,
+    u: Unrolled,
     train: &DeviceBatch,
     valid: &DeviceBatch,
     plans: &[WeightPlan],
 ) -> StepStats {
-    let (g_alpha, stats) = unrolled_alpha_grad(model, sgd, xi, r0, train, valid, plans);
-    model.alphas = adam.step(model.alphas.clone(), &g_alpha, alpha_lr);
+    let (g_alpha, stats) = unrolled_alpha_grad(model, sgd, u.xi, u.r0, train, valid, plans);
+    model.alphas = adam.step(model.alphas.clone(), &g_alpha, u.alpha_lr);
     stats
 }
 

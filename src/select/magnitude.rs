@@ -5,9 +5,8 @@
 //! (stable sort, so ties go to the lower edge), keep the top two, and give each its strongest
 //! non-`none` operation (first maximum). NAS-Bench-201: per-edge argmax, `none` allowed.
 
-use serde::{Deserialize, Serialize};
-
 use crate::genotype::{DartsGenotype, Gene, Genotype, Nb201Genotype};
+use crate::run::EdgeChoice;
 use crate::space::{
     CellType, DARTS_NODES, Family, OpKind, SearchSpace, darts_edges, darts_node_edges,
 };
@@ -24,19 +23,6 @@ fn best_non_none(row: &[f32], ops: &[OpKind]) -> Option<(usize, f32)> {
         }
     }
     best
-}
-
-/// The magnitude rule's view of one edge, for the record.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EdgeChoice {
-    pub cell: String,
-    pub edge: usize,
-    pub from: usize,
-    pub to: usize,
-    pub weights: Vec<f32>,
-    pub best_op: String,
-    pub strength: f32,
-    pub kept: bool,
 }
 
 /// Applies the DARTS rule to one cell's weight matrix (rows = edges).

@@ -1,213 +1,69 @@
 //! `darts-pt select`: derive the architecture from a trained supernet, by alpha's magnitude
 //! (DARTS's rule) or by perturbation (PT), and record every decision in `selection.json`.
+//!
+//! A selection is a job like a search: it steps through its evaluation passes (and PT's tuning
+//! epochs) and can be paused, cancelled and resumed. Its PT settings are the search run's own
+//! `[pt]` settings, then a file, then flags ([`crate::config::layers`]); the record says which
+//! settings it ran with.
 
 pub mod magnitude;
 pub mod perturb;
+pub mod projection;
 pub mod pt;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use anyhow::{Result, bail};
+use burn::tensor::Device;
 
-use crate::checkpoint::{Checkpoint, write_atomic};
-use crate::config::{Method, SearchConfig};
+use crate::checkpoint::Checkpoint;
+use crate::config::layers::PtFlags;
+use crate::config::{Criterion, Method, PtConfig, SearchConfig, SelectMethod};
 use crate::device::SelectedDevice;
-use crate::genotype::{DartsGenotype, Gene, Genotype, Nb201Genotype};
-use crate::job::{Control, Event, Sink};
+use crate::genotype::Genotype;
+use crate::job::{Control, Ctx, End, Event, Job, JobOptions, Sink};
 use crate::lookup::{Nb201Entry, Nb201Table};
 use crate::nn::bn::BnMode;
-use crate::nn::supernet::{CellProjection, Supernet, WeightPlan, weight_plans};
-use crate::run::RunDir;
+use crate::nn::supernet::{CellProjection, Supernet, weight_plans};
+use crate::run::{RunDir, RunReader, RunState, SelectionRecord};
 use crate::search::steps::detached_probs;
 use crate::search::{
-    SearchData, checkpoint_projections, checkpoint_sgas_order, evaluate, load_search_data,
-    restore_supernet,
+    EvalPass, PassSetup, SearchData, checkpoint_projections, checkpoint_sgas_order,
+    load_search_data, restore_supernet,
 };
-use crate::space::{DARTS_NODES, Family, OpKind, SearchSpace, darts_edges, darts_node_edges};
-use pt::{Criterion, EdgeOrder, PtJob, PtSettings, PtState};
-
-/// Which selection to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SelectMethod {
-    Magnitude,
-    Pt,
-}
-
-impl std::str::FromStr for SelectMethod {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "magnitude" => Ok(SelectMethod::Magnitude),
-            "pt" => Ok(SelectMethod::Pt),
-            _ => Err(format!(
-                "unknown selection method '{s}' (expected magnitude or pt)"
-            )),
-        }
-    }
-}
+use crate::space::SearchSpace;
+pub use projection::{genotype_from_projection, projected_weights, projection_of};
+use pt::{EdgeOrder, IntoEnd, Pt, PtState};
 
 /// A selection request.
 #[derive(Clone, Debug)]
 pub struct SelectRequest {
     pub run: PathBuf,
     pub method: SelectMethod,
-    pub criterion: Criterion,
-    /// Force PT's fixed-alpha variant (no alpha updates while tuning).
-    pub fixed_alpha: bool,
-    /// Continue an interrupted PT run from its checkpoint.
+    /// A file whose `[pt]` table replaces the run's own PT settings key by key.
+    pub pt_file: Option<PathBuf>,
+    /// PT settings given as flags (over the file).
+    pub pt: PtFlags,
+    /// Continue an interrupted PT selection from its checkpoint.
     pub resume: bool,
     /// Write the record here as well as into the run's `selection.json`.
     pub out: Option<PathBuf>,
-    /// Override PT's number of tuning epochs.
-    pub tune_epochs: Option<usize>,
-    /// Seed of PT's edge order and scoring passes (default: the search seed).
-    pub seed: Option<u64>,
     /// NAS-Bench-201 table to look the selected cell up in.
     pub table: Option<PathBuf>,
 }
 
-/// Everything `select` records about one selection.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SelectionRecord {
-    /// "magnitude", "pt", "pt-loss", "pt-fixed-alpha"...
-    pub label: String,
-    pub method: SelectMethod,
-    pub criterion: Option<Criterion>,
-    pub fixed_alpha: bool,
-    pub space: String,
-    pub search_method: String,
-    pub seed: u64,
-    /// Whether selection ran to completion.
-    pub complete: bool,
-    pub genotype: Option<String>,
-    pub genotype_json: Option<Genotype>,
-    /// The final mixing weights per cell type (normal first).
-    pub weights: Vec<Vec<Vec<f32>>>,
-    /// Held-out accuracy of the supernet under the final (discretised) weights, BN in
-    /// batch-statistics mode, and before selection.
-    pub supernet_acc_before: Option<f64>,
-    pub supernet_acc_after: Option<f64>,
-    /// Magnitude: every edge's weights and whether it was kept.
-    #[serde(default)]
-    pub edges: Vec<magnitude::EdgeChoice>,
-    /// PT: every operation decision and topology decision, in order.
-    #[serde(default)]
-    pub op_decisions: Vec<pt::OpDecision>,
-    #[serde(default)]
-    pub topology_decisions: Vec<pt::TopologyDecision>,
-    pub tune_epochs: Option<usize>,
-    pub evaluations: usize,
-    pub elapsed: f64,
-    pub nb201: Option<Nb201Entry>,
-}
-
-/// Reads `selection.json` (label -> record).
-pub fn read_selections(run: &RunDir) -> BTreeMap<String, SelectionRecord> {
-    std::fs::read_to_string(run.root.join("selection.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
-}
-
-fn write_selection(run: &RunDir, rec: &SelectionRecord, out: Option<&Path>) -> Result<()> {
-    let mut all = read_selections(run);
-    all.insert(rec.label.clone(), rec.clone());
-    write_atomic(
-        &run.root.join("selection.json"),
-        serde_json::to_string_pretty(&all)?.as_bytes(),
-    )?;
-    if let Some(g) = &rec.genotype {
-        write_atomic(&run.genotype(&rec.label), format!("{g}\n").as_bytes())?;
-    }
-    if let Some(out) = out {
-        write_atomic(out, serde_json::to_string_pretty(rec)?.as_bytes())?;
-    }
-    Ok(())
-}
-
-/// The host copy of the projected weights W per cell type.
-fn projected_weights(model: &Supernet, plans: &[WeightPlan]) -> Vec<Vec<Vec<f32>>> {
-    detached_probs(model)
-        .into_iter()
-        .zip(plans)
-        .map(|(p, plan)| {
-            let m = plan.matrix(p);
-            let [e, o] = m.dims();
-            let v: Vec<f32> = m.into_data().try_into_vec().expect("f32");
-            (0..e).map(|i| v[i * o..(i + 1) * o].to_vec()).collect()
-        })
-        .collect()
-}
-
-/// The genotype a finished projection encodes: each node's surviving edges (DARTS, in edge
-/// order, as the tie-broken magnitude rule lists weight-1 edges) or each edge's op (NB201).
-pub fn genotype_from_projection(
-    space: &SearchSpace,
-    projections: &[CellProjection],
-) -> Result<Genotype> {
-    match space.family {
-        Family::Darts => {
-            let edges = darts_edges();
-            let mut cells = Vec::new();
-            for (ci, cell) in space.cell_types().iter().enumerate() {
-                let p = &projections[ci];
-                let mut genes = Vec::new();
-                for node in 0..DARTS_NODES {
-                    let kept: Vec<usize> = darts_node_edges(node)
-                        .filter(|e| !p.removed[*e] && p.decided[*e].is_some())
-                        .collect();
-                    if kept.len() != 2 {
-                        bail!(
-                            "{cell} cell node {node} has {} selected inputs, expected 2",
-                            kept.len()
-                        );
-                    }
-                    for e in kept {
-                        let op = space.ops(*cell, e)[p.decided[e].expect("decided")];
-                        genes.push(Gene::new(op, edges[e].from));
-                    }
-                }
-                cells.push(genes);
-            }
-            let mut cells = cells.into_iter();
-            Ok(Genotype::Darts(DartsGenotype {
-                normal: cells.next().unwrap_or_default(),
-                normal_concat: vec![2, 3, 4, 5],
-                reduce: cells.next().unwrap_or_default(),
-                reduce_concat: vec![2, 3, 4, 5],
-            }))
-        }
-        Family::Nb201 => {
-            let mut ops = [OpKind::None; 6];
-            for (e, op) in ops.iter_mut().enumerate() {
-                let o = projections[0].decided[e].context("an NB201 edge is undecided")?;
-                *op = space.ops(crate::space::CellType::Normal, e)[o];
-            }
-            Ok(Genotype::Nb201(Nb201Genotype::new(ops)))
-        }
-    }
-}
-
-fn lookup(table: Option<&Path>, g: &Genotype, sink: Sink) -> Option<Nb201Entry> {
-    let Genotype::Nb201(cell) = g else {
-        return None;
-    };
-    match Nb201Table::from_env_or(table)? {
-        Ok(t) => match t.query(cell) {
-            Ok(entry) => Some(entry),
-            Err(e) => {
-                sink(&Event::Note(format!("NAS-Bench-201 lookup failed: {e}")));
-                None
-            }
-        },
-        Err(e) => {
-            sink(&Event::Note(format!(
-                "cannot read the NAS-Bench-201 table: {e}"
-            )));
-            None
+impl SelectRequest {
+    /// A selection with the run's own settings.
+    pub fn new(run: &Path, method: SelectMethod) -> SelectRequest {
+        SelectRequest {
+            run: run.to_path_buf(),
+            method,
+            pt_file: None,
+            pt: PtFlags::default(),
+            resume: false,
+            out: None,
+            table: None,
         }
     }
 }
@@ -219,25 +75,57 @@ pub struct SelectOutcome {
     pub model: Option<Supernet>,
 }
 
-/// Runs a selection on a finished (or checkpointed) search run.
-pub fn run_select(
+/// A search run restored for selection.
+struct Source {
+    cfg: SearchConfig,
+    space: SearchSpace,
+    data: SearchData,
+    dev: Device,
+    run: RunDir,
+    model: Supernet,
+    adam: crate::optim::Adam,
+    ckpt: Checkpoint,
+    /// The search's own projection (SGAS's decisions; free otherwise).
+    projection: Vec<CellProjection>,
+}
+
+/// The label a selection is recorded under: "pt", "pt-loss", "pt-fixed-alpha", ...
+pub fn label(method: SelectMethod, pt: &PtConfig, search: Method) -> String {
+    match method {
+        SelectMethod::Magnitude => "magnitude".into(),
+        SelectMethod::Pt => {
+            let mut label = "pt".to_string();
+            if pt.criterion == Criterion::Loss {
+                label += "-loss";
+            }
+            if pt.fixed_alpha && search != Method::FixedAlpha {
+                label += "-fixed-alpha";
+            }
+            label
+        }
+    }
+}
+
+/// Prepares a selection on a finished (or checkpointed) search run.
+pub fn selection_job(
     req: &SelectRequest,
     device: &SelectedDevice,
-    sink: Sink,
-    control: &Control,
-) -> Result<Option<SelectOutcome>> {
+    options: JobOptions,
+) -> Result<Job<SelectOutcome>> {
+    let ctx = Ctx::new(options);
     let run = RunDir::open(&req.run)?;
-    let cfg = SearchConfig::from_toml_file(&run.config())?;
+    let reader = RunReader::local(&req.run);
+    let cfg = reader.search_config()?;
     if !run.checkpoint().exists() {
         bail!(
             "{}: the run has no checkpoint yet; run or resume its search first",
             run.root.display()
         );
     }
-    if let Some(s) = run.read_status()
-        && s.state != "finished"
+    if let Some(s) = reader.status()?
+        && s.state != RunState::Finished
     {
-        sink(&Event::Note(format!(
+        ctx.emit(Event::Note(format!(
             "note: the search is {} at epoch {}/{}; selecting from its last checkpoint",
             s.state, s.epoch, s.epochs
         )));
@@ -247,219 +135,280 @@ pub fn run_select(
     let space = cfg.space.space();
     let dev = device.device.clone();
     let (model, _sgd, adam) = restore_supernet(&cfg, data.input, &ckpt, &dev)?;
-    let search_proj = checkpoint_projections(&ckpt)?;
-    let seed = req.seed.unwrap_or(cfg.seed);
-    let eval_batch = if cfg.pt.eval_batch_size > 0 {
-        cfg.pt.eval_batch_size
-    } else {
-        cfg.batch_size
+    let settings = resolve(req, &cfg, &space)?;
+    let source = Source {
+        projection: checkpoint_projections(&ckpt)?,
+        cfg,
+        space,
+        data,
+        dev,
+        run,
+        model,
+        adam,
+        ckpt,
     };
-
-    match req.method {
+    let title = format!("select {} in {}", req.method.name(), req.run.display());
+    let (req, body_ctx) = (req.clone(), ctx.clone());
+    Ok(match req.method {
         SelectMethod::Magnitude => {
-            let plans = weight_plans(&search_proj, space.num_ops(), None);
-            let weights = projected_weights(&model, &plans);
-            let (genotype, edges) = magnitude::derive(&weights, &space);
-            // The discretised supernet: the chosen op of each kept edge with weight 1.
-            let proj = projection_of(&genotype, &space)?;
-            let acc_before = supernet_acc(&model, &search_proj, &space, &data, eval_batch, &dev);
-            let acc_after = supernet_acc(&model, &proj, &space, &data, eval_batch, &dev);
-            let nb201 = lookup(req.table.as_deref(), &genotype, sink);
-            let record = SelectionRecord {
-                label: "magnitude".into(),
-                method: SelectMethod::Magnitude,
-                criterion: None,
-                fixed_alpha: false,
-                space: cfg.space.to_string(),
-                search_method: cfg.method.to_string(),
-                seed,
-                complete: true,
-                genotype: Some(genotype.to_string()),
-                genotype_json: Some(genotype),
-                weights,
-                supernet_acc_before: Some(acc_before),
-                supernet_acc_after: Some(acc_after),
-                edges,
-                op_decisions: Vec::new(),
-                topology_decisions: Vec::new(),
-                tune_epochs: None,
-                evaluations: 2,
-                elapsed: 0.0,
-                nb201,
-            };
-            write_selection(&run, &record, req.out.as_deref())?;
-            Ok(Some(SelectOutcome {
-                record,
-                model: None,
-            }))
+            Job::new(title, ctx, magnitude_body(req, source, settings, body_ctx))
         }
         SelectMethod::Pt => {
-            let fixed_alpha = req.fixed_alpha || cfg.method == Method::FixedAlpha;
-            let mut label = "pt".to_string();
-            if req.criterion == Criterion::Loss {
-                label += "-loss";
+            let label = label(SelectMethod::Pt, &settings, source.cfg.method);
+            let resume = match req.resume && source.run.selection_checkpoint(&label).exists() {
+                true => Some(Checkpoint::load(&source.run.selection_checkpoint(&label))?),
+                false => None,
+            };
+            if source.cfg.method == Method::Darts2 {
+                ctx.emit(Event::Note("note: PT tunes with first-order alpha steps (the reference code has no second-order PT)".into()));
             }
-            if req.fixed_alpha && cfg.method != Method::FixedAlpha {
-                label += "-fixed-alpha";
-            }
-            let order = if cfg.method == Method::Sgas {
-                EdgeOrder::Given(checkpoint_sgas_order(&ckpt)?)
-            } else {
-                EdgeOrder::Random
-            };
-            if cfg.method == Method::Darts2 {
-                sink(&Event::Note("note: PT tunes with first-order alpha steps (the reference code has no second-order PT)".into()));
-            }
-            let tune_epochs = req
-                .tune_epochs
-                .unwrap_or_else(|| pt::default_tune_epochs(&space, cfg.pt.proj_intv));
-            let settings = PtSettings {
-                criterion: req.criterion,
-                fixed_alpha,
-                order,
-                seed,
-                tune_epochs,
-                proj_intv: cfg.pt.proj_intv,
-                eval_batch,
-            };
-            let job = PtJob {
-                cfg: &cfg,
-                space: &space,
-                data: &data,
-                device: &dev,
-                settings: settings.clone(),
-                run: &run,
-                label: label.clone(),
-            };
-            let resume_ckpt = if req.resume && run.selection_checkpoint(&label).exists() {
-                Some(Checkpoint::load(&run.selection_checkpoint(&label))?)
-            } else {
-                None
-            };
-            let acc_before = supernet_acc(&model, &search_proj, &space, &data, eval_batch, &dev);
-            let base = |state: &PtState, complete: bool| SelectionRecord {
-                label: label.clone(),
-                method: SelectMethod::Pt,
-                criterion: Some(req.criterion),
-                fixed_alpha,
-                space: cfg.space.to_string(),
-                search_method: cfg.method.to_string(),
-                seed,
-                complete,
-                genotype: None,
-                genotype_json: None,
-                weights: Vec::new(),
-                supernet_acc_before: Some(acc_before),
-                supernet_acc_after: None,
-                edges: Vec::new(),
-                op_decisions: state.op_decisions.clone(),
-                topology_decisions: state.topology_decisions.clone(),
-                tune_epochs: Some(tune_epochs),
-                evaluations: state.evaluations,
-                elapsed: state.elapsed,
-                nb201: None,
-            };
-            let mut progress_writer = |state: &PtState| -> Result<()> {
-                write_selection(&run, &base(state, false), None)
-            };
-            let Some((model, state)) = job.run(
-                model,
-                adam,
-                resume_ckpt,
-                sink,
-                control,
-                &mut progress_writer,
-            )?
-            else {
-                sink(&Event::Finished {
-                    state: "interrupted".into(),
-                    message: format!(
-                        "PT interrupted; continue with `darts-pt select --run {} --method pt --resume`",
-                        run.root.display()
-                    ),
-                });
-                return Ok(None);
-            };
-            let genotype = genotype_from_projection(&space, &state.projections)?;
-            let plans = weight_plans(&state.projections, space.num_ops(), None);
-            let weights = projected_weights(&model, &plans);
-            let acc_after =
-                supernet_acc(&model, &state.projections, &space, &data, eval_batch, &dev);
-            let mut record = base(&state, true);
-            record.nb201 = lookup(req.table.as_deref(), &genotype, sink);
-            record.genotype = Some(genotype.to_string());
-            record.genotype_json = Some(genotype);
-            record.weights = weights;
-            record.supernet_acc_after = Some(acc_after);
-            write_selection(&run, &record, req.out.as_deref())?;
-            Ok(Some(SelectOutcome {
-                record,
-                model: Some(model),
-            }))
+            Job::new(
+                title,
+                ctx,
+                pt_body(req, source, settings, label, resume, body_ctx),
+            )
         }
-    }
+    })
 }
 
-/// The projection that discretises a supernet to `genotype`.
-pub fn projection_of(genotype: &Genotype, space: &SearchSpace) -> Result<Vec<CellProjection>> {
-    let edges = space.num_edges();
-    match genotype {
-        Genotype::Nb201(g) => {
-            let mut p = CellProjection::new(edges);
-            for e in 0..edges {
-                let op = g.ops[e];
-                p.decided[e] = Some(
-                    space
-                        .ops(crate::space::CellType::Normal, e)
-                        .iter()
-                        .position(|o| *o == op)
-                        .with_context(|| format!("{op} is not a candidate on edge {e}"))?,
-                );
-            }
-            Ok(vec![p])
-        }
-        Genotype::Darts(g) => {
-            let mut out = Vec::new();
-            for cell in space.cell_types() {
-                let mut p = CellProjection::new(edges);
-                p.removed = vec![true; edges];
-                for (e, op) in g.edge_ops(*cell) {
-                    let o = space
-                        .ops(*cell, e)
-                        .iter()
-                        .position(|c| *c == op)
-                        .with_context(|| format!("{op} is not a candidate on {cell} edge {e}"))?;
-                    p.removed[e] = false;
-                    p.decided[e] = Some(o);
-                }
-                out.push(p);
-            }
-            Ok(out)
-        }
+/// The PT settings of a selection, resolved: the run's, the file's, the flags', with the seed,
+/// the tuning epochs and the evaluation batch size filled in and fixed alpha as it applies.
+fn resolve(req: &SelectRequest, cfg: &SearchConfig, space: &SearchSpace) -> Result<PtConfig> {
+    let mut pt = PtConfig::resolve(&cfg.pt, req.pt_file.as_deref(), &req.pt)?;
+    pt.seed = Some(pt.seed.unwrap_or(cfg.seed));
+    pt.tune_epochs = Some(
+        pt.tune_epochs
+            .unwrap_or_else(|| pt::default_tune_epochs(space, pt.proj_intv)),
+    );
+    if pt.eval_batch_size == 0 {
+        pt.eval_batch_size = cfg.batch_size;
     }
+    // The label says whether fixed alpha was asked for; the settings say whether it applied.
+    Ok(pt)
 }
 
 /// Held-out accuracy of the supernet under a projection (batch statistics, no augmentation).
-pub fn supernet_acc(
+pub async fn supernet_acc(
     model: &Supernet,
     projections: &[CellProjection],
     space: &SearchSpace,
     data: &SearchData,
     batch: usize,
-    device: &burn::tensor::Device,
+    ctx: &Ctx,
+    device: &Device,
 ) -> f64 {
     let plans = weight_plans(projections, space.num_ops(), None);
+    let setup = PassSetup {
+        batch_size: batch,
+        augment: None,
+        bn: BnMode::Batch,
+        prefetch: ctx.options().prefetch,
+    };
     let probs = detached_probs(model);
-    evaluate(
-        model,
-        &probs,
-        &plans,
-        data,
-        &data.alpha_half,
+    let pass = EvalPass::new(model, &probs, &plans, data, &data.alpha_half, setup, device);
+    pass.run(ctx).await.1
+}
+
+fn lookup(table: Option<&Path>, g: &Genotype, ctx: &Ctx) -> Option<Nb201Entry> {
+    let Genotype::Nb201(cell) = g else {
+        return None;
+    };
+    let result = Nb201Table::from_env_or(table)?
+        .map_err(|e| format!("cannot read the NAS-Bench-201 table: {e}"));
+    match result.and_then(|t| {
+        t.query(cell)
+            .map_err(|e| format!("NAS-Bench-201 lookup failed: {e}"))
+    }) {
+        Ok(entry) => Some(entry),
+        Err(e) => {
+            ctx.emit(Event::Note(e));
+            None
+        }
+    }
+}
+
+fn write(run: &RunDir, rec: &SelectionRecord, out: Option<&Path>) -> Result<()> {
+    run.write_selection(rec)?;
+    if let Some(out) = out {
+        run.write_json(out, rec)?;
+    }
+    Ok(())
+}
+
+/// The record every selection starts from.
+fn record(
+    label: String,
+    method: SelectMethod,
+    src: &Source,
+    settings: &PtConfig,
+) -> SelectionRecord {
+    SelectionRecord {
+        label,
+        method,
+        criterion: None,
+        fixed_alpha: false,
+        space: src.cfg.space.to_string(),
+        search_method: src.cfg.method.to_string(),
+        seed: settings.seed.unwrap_or(src.cfg.seed),
+        complete: false,
+        genotype: None,
+        genotype_json: None,
+        weights: Vec::new(),
+        supernet_acc_before: None,
+        supernet_acc_after: None,
+        edges: Vec::new(),
+        op_decisions: Vec::new(),
+        topology_decisions: Vec::new(),
+        tune_epochs: None,
+        settings: None,
+        evaluations: 0,
+        elapsed: 0.0,
+        nb201: None,
+    }
+}
+
+async fn magnitude_body(
+    req: SelectRequest,
+    src: Source,
+    settings: PtConfig,
+    ctx: Rc<Ctx>,
+) -> Result<End<SelectOutcome>> {
+    let batch = settings.eval_batch_size;
+    let plans = weight_plans(&src.projection, src.space.num_ops(), None);
+    let weights = projected_weights(&src.model, &plans).await;
+    let (genotype, edges) = magnitude::derive(&weights, &src.space);
+    // The discretised supernet: the chosen op of each kept edge with weight 1.
+    let proj = projection_of(&genotype, &src.space)?;
+    let before = supernet_acc(
+        &src.model,
+        &src.projection,
+        &src.space,
+        &src.data,
         batch,
-        None,
-        BnMode::Batch,
-        device,
+        &ctx,
+        &src.dev,
     )
-    .1
+    .await;
+    let after = supernet_acc(
+        &src.model, &proj, &src.space, &src.data, batch, &ctx, &src.dev,
+    )
+    .await;
+    let mut rec = record("magnitude".into(), SelectMethod::Magnitude, &src, &settings);
+    rec.nb201 = lookup(req.table.as_deref(), &genotype, &ctx);
+    rec.complete = true;
+    rec.genotype = Some(genotype.to_string());
+    rec.genotype_json = Some(genotype);
+    rec.weights = weights;
+    rec.supernet_acc_before = Some(before);
+    rec.supernet_acc_after = Some(after);
+    rec.edges = edges;
+    rec.evaluations = 2;
+    write(&src.run, &rec, req.out.as_deref())?;
+    Ok(End::Finished(SelectOutcome {
+        record: rec,
+        model: None,
+    }))
+}
+
+async fn pt_body(
+    req: SelectRequest,
+    src: Source,
+    mut settings: PtConfig,
+    label: String,
+    resume: Option<Checkpoint>,
+    ctx: Rc<Ctx>,
+) -> Result<End<SelectOutcome>> {
+    settings.fixed_alpha |= src.cfg.method == Method::FixedAlpha;
+    let order = match src.cfg.method {
+        Method::Sgas => EdgeOrder::Given(checkpoint_sgas_order(&src.ckpt)?),
+        _ => EdgeOrder::Random,
+    };
+    let batch = settings.eval_batch_size;
+    let before = supernet_acc(
+        &src.model,
+        &src.projection,
+        &src.space,
+        &src.data,
+        batch,
+        &ctx,
+        &src.dev,
+    )
+    .await;
+    let mut base = record(label.clone(), SelectMethod::Pt, &src, &settings);
+    base.criterion = Some(settings.criterion);
+    base.fixed_alpha = settings.fixed_alpha;
+    base.supernet_acc_before = Some(before);
+    base.tune_epochs = settings.tune_epochs;
+    base.settings = Some(settings.clone());
+    let with = |state: &PtState| SelectionRecord {
+        op_decisions: state.op_decisions.clone(),
+        topology_decisions: state.topology_decisions.clone(),
+        evaluations: state.evaluations,
+        elapsed: state.elapsed,
+        ..base.clone()
+    };
+    let pt = Pt {
+        cfg: src.cfg.clone(),
+        space: src.space.clone(),
+        data: src.data.clone(),
+        device: src.dev.clone(),
+        settings,
+        order,
+        run: src.run.clone(),
+        label: label.clone(),
+        model: src.model,
+        adam: src.adam,
+    };
+    let running = pt.start(resume, ctx.clone())?;
+    let run = src.run.clone();
+    let mut progress = |state: &PtState| write(&run, &with(state), None);
+    let (model, state) = match running.run(&mut progress).await.into_end()? {
+        End::Finished(done) => done,
+        End::Interrupted { epoch, step } => {
+            ctx.emit(Event::Finished {
+                state: RunState::Interrupted,
+                message: format!(
+                    "PT interrupted; continue with `darts-pt select --run {} --method pt --resume`",
+                    src.run.root.display()
+                ),
+            });
+            return Ok(End::Interrupted { epoch, step });
+        }
+        End::Diverged { epoch, step } => return Ok(End::Diverged { epoch, step }),
+    };
+    let genotype = genotype_from_projection(&src.space, &state.projections)?;
+    let plans = weight_plans(&state.projections, src.space.num_ops(), None);
+    let mut rec = with(&state);
+    rec.weights = projected_weights(&model, &plans).await;
+    rec.supernet_acc_after = Some(
+        supernet_acc(
+            &model,
+            &state.projections,
+            &src.space,
+            &src.data,
+            batch,
+            &ctx,
+            &src.dev,
+        )
+        .await,
+    );
+    rec.nb201 = lookup(req.table.as_deref(), &genotype, &ctx);
+    rec.complete = true;
+    rec.genotype = Some(genotype.to_string());
+    rec.genotype_json = Some(genotype);
+    write(&src.run, &rec, req.out.as_deref())?;
+    Ok(End::Finished(SelectOutcome {
+        record: rec,
+        model: Some(model),
+    }))
+}
+
+/// Runs a selection to its end on this thread.
+pub fn run_select(
+    req: &SelectRequest,
+    device: &SelectedDevice,
+    sink: Sink,
+    control: &Control,
+) -> Result<End<SelectOutcome>> {
+    selection_job(req, device, JobOptions::default())?.run(control, sink)
 }

@@ -11,14 +11,13 @@ use anyhow::{Context, Result};
 use burn::tensor::Tensor;
 
 use crate::checkpoint::Checkpoint;
-use crate::config::SearchConfig;
 use crate::device::SelectedDevice;
 use crate::nn::bn::BnMode;
 use crate::nn::supernet::{CellProjection, Supernet, WeightPlan, weight_plans};
-use crate::run::RunDir;
+use crate::run::{RunDir, RunReader};
 use crate::search::steps::detached_probs;
 use crate::search::{
-    SearchData, checkpoint_projections, evaluate, load_search_data, restore_supernet,
+    EvalPass, PassSetup, SearchData, checkpoint_projections, load_search_data, restore_supernet,
 };
 use crate::space::{CellType, SearchSpace};
 
@@ -74,7 +73,7 @@ impl Perturber {
     /// Loads the supernet of the run in `run_dir` from its checkpoint onto `device`.
     pub fn load(run_dir: &Path, device: &SelectedDevice) -> Result<Perturber> {
         let run = RunDir::open(run_dir)?;
-        let cfg = SearchConfig::from_toml_file(&run.config())?;
+        let cfg = RunReader::local(run_dir).search_config()?;
         let ckpt = Checkpoint::load(&run.checkpoint())
             .with_context(|| "the supernet's checkpoint cannot be read")?;
         let data = load_search_data(&cfg.data)?;
@@ -118,17 +117,23 @@ impl Perturber {
             masks,
         );
         let n = images.clamp(1, self.data.alpha_half.len());
-        let (loss, acc) = evaluate(
+        let setup = PassSetup {
+            batch_size: self.batch,
+            augment: None,
+            bn: BnMode::Batch,
+            prefetch: true,
+        };
+        let (data, device) = (&self.data, &self.device.device);
+        let pass = EvalPass::new(
             &self.model,
             &self.probs,
             &plans,
-            &self.data,
-            &self.data.alpha_half[..n],
-            self.batch,
-            None,
-            BnMode::Batch,
-            &self.device.device,
+            data,
+            &data.alpha_half[..n],
+            setup,
+            device,
         );
+        let (loss, acc) = pass.run_blocking();
         Score {
             acc,
             loss,

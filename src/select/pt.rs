@@ -10,49 +10,39 @@
 //! records no graph and does not update the running statistics: the official code updates them
 //! as a side effect of every scoring pass, so its later passes see statistics perturbed by the
 //! earlier masks. Here a pass leaves weights and statistics exactly as it found them.
+//!
+//! As a job, PT steps through its scoring passes a batch at a time and its tuning epochs a step
+//! at a time. It checkpoints after every tuning epoch; a cancel stops it at the next step, and
+//! resuming replays from that checkpoint exactly (every pass is a function of its index).
 
 use std::cmp::Ordering;
-use std::time::Instant;
+use std::rc::Rc;
 
 use anyhow::{Context, Result};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Method, SearchConfig};
-use crate::data::{self, BatchRequest, Prefetcher};
-use crate::job::{Control, Event, Sink};
+use crate::config::{Criterion, Method, PtConfig, SearchConfig};
+use crate::data::{self, BatchRequest};
+use crate::job::batches::Batches;
+use crate::job::lifecycle::Stopwatch;
+use crate::job::streams::{PT_PASS, PT_TUNE_EPOCH, Stream};
+use crate::job::sums::Window;
+use crate::job::{Ctx, End, Event, Job, JobOptions};
 use crate::nn::bn::BnMode;
 use crate::nn::params::named_tensors;
 use crate::nn::supernet::{CellProjection, Mask, Supernet, WeightPlan, weight_plans};
-use crate::optim::{Adam, Sgd};
-use crate::run::{MetricsRecord, RunDir};
+use crate::optim::{Adam, OptimState, Sgd};
+use crate::run::{
+    Decision, MetricsKind, MetricsRecord, OpDecision, RunDir, RunEvent, TopologyDecision,
+    TopologyRound,
+};
 use crate::search::steps::{self, DeviceBatch, alpha_step, detached_probs};
-use crate::search::{SearchData, evaluate};
+use crate::search::{EvalPass, PassSetup, SearchData};
 use crate::space::{CellType, DARTS_NODES, Family, SearchSpace, darts_edges, darts_node_edges};
-
-/// What PT measures when an operation is masked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Criterion {
-    /// Held-out accuracy: keep the op whose removal gives the lowest accuracy.
-    Acc,
-    /// Held-out loss: keep the op whose removal gives the highest loss.
-    Loss,
-}
-
-impl std::str::FromStr for Criterion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "acc" => Ok(Criterion::Acc),
-            "loss" => Ok(Criterion::Loss),
-            _ => Err(format!("unknown criterion '{s}' (expected acc or loss)")),
-        }
-    }
-}
 
 /// How PT orders its edge decisions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,49 +55,6 @@ pub enum EdgeOrder {
     Given(Vec<(String, usize)>),
 }
 
-/// One operation decision.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OpDecision {
-    pub epoch: usize,
-    pub cell: String,
-    pub edge: usize,
-    pub from: usize,
-    pub to: usize,
-    /// Operation names of the edge, in index order.
-    pub ops: Vec<String>,
-    /// Held-out accuracy with each operation masked.
-    pub acc_without: Vec<f64>,
-    /// Held-out loss with each operation masked.
-    pub loss_without: Vec<f64>,
-    pub chosen: usize,
-    pub chosen_name: String,
-    /// Supernet accuracy before and after the decision.
-    pub acc_before: f64,
-    pub acc_after: f64,
-}
-
-/// One round of a topology decision: every remaining candidate's score when its edge is cut.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TopologyRound {
-    pub candidates: Vec<usize>,
-    pub acc_without: Vec<f64>,
-    pub loss_without: Vec<f64>,
-    pub removed: usize,
-}
-
-/// A topology decision for one node.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TopologyDecision {
-    pub epoch: usize,
-    pub cell: String,
-    /// Intermediate node index (0..4); node n is state n+2.
-    pub node: usize,
-    pub rounds: Vec<TopologyRound>,
-    pub kept: Vec<usize>,
-    pub acc_before: f64,
-    pub acc_after: f64,
-}
-
 /// PT's state between epochs (saved in its checkpoint).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PtState {
@@ -118,23 +65,9 @@ pub struct PtState {
     pub op_decisions: Vec<OpDecision>,
     pub topology_decisions: Vec<TopologyDecision>,
     pub elapsed: f64,
-    pub adam: crate::optim::OptimState,
+    pub adam: OptimState,
     /// Number of evaluation passes so far.
     pub evaluations: usize,
-}
-
-/// Settings of a PT run.
-#[derive(Clone, Debug)]
-pub struct PtSettings {
-    pub criterion: Criterion,
-    /// No alpha updates while tuning (the fixed-alpha / blank variant).
-    pub fixed_alpha: bool,
-    pub order: EdgeOrder,
-    pub seed: u64,
-    /// Total tuning epochs (derived from proj_intv unless overridden).
-    pub tune_epochs: usize,
-    pub proj_intv: usize,
-    pub eval_batch: usize,
 }
 
 /// Tuning epochs of the spec's schedule: DARTS family `intv * (14 + 3 - 1) + 1`, NB201
@@ -164,28 +97,6 @@ pub fn planned_passes(space: &SearchSpace, topology: bool) -> usize {
         0
     };
     op_phase + topo_phase
-}
-
-/// Everything a PT run works on.
-pub struct PtJob<'a> {
-    pub cfg: &'a SearchConfig,
-    pub space: &'a SearchSpace,
-    pub data: &'a SearchData,
-    pub device: &'a Device,
-    pub settings: PtSettings,
-    pub run: &'a RunDir,
-    pub label: String,
-}
-
-/// Where a decision happens: cell type (and its index), epoch, the supernet accuracy before it,
-/// and the planned number of passes (for progress).
-#[derive(Clone, Copy, Debug)]
-struct At {
-    ci: usize,
-    cell: CellType,
-    epoch: usize,
-    acc_before: f64,
-    total: usize,
 }
 
 /// Index of the first minimum (strict <) or, for loss, the first maximum (strict >).
@@ -219,56 +130,215 @@ pub fn choose_removal(criterion: Criterion, acc: &[f64], loss: &[f64]) -> usize 
     best
 }
 
-impl PtJob<'_> {
-    fn cells(&self) -> Vec<CellType> {
-        self.space.cell_types().to_vec()
+/// Why PT stopped before its end.
+pub(super) enum Stop {
+    /// A cancel was asked for during tuning epoch `epoch`; resuming replays from the last
+    /// checkpoint.
+    Cancelled {
+        epoch: usize,
+    },
+    Failed(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Stop {
+    fn from(e: E) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
+type Step<T> = std::result::Result<T, Stop>;
+
+/// PT's outcome as a job's end.
+pub(super) trait IntoEnd<T> {
+    fn into_end(self) -> Result<End<T>>;
+}
+
+impl<T> IntoEnd<T> for Step<T> {
+    fn into_end(self) -> Result<End<T>> {
+        match self {
+            Ok(t) => Ok(End::Finished(t)),
+            Err(Stop::Cancelled { epoch }) => Ok(End::Interrupted { epoch, step: 0 }),
+            Err(Stop::Failed(e)) => Err(e),
+        }
+    }
+}
+
+/// What a PT run works on; `settings` are resolved (seed, tuning epochs and evaluation batch
+/// size given, `fixed_alpha` as it applies).
+pub struct Pt {
+    pub cfg: SearchConfig,
+    pub space: SearchSpace,
+    pub data: SearchData,
+    pub device: Device,
+    pub settings: PtConfig,
+    pub order: EdgeOrder,
+    pub run: RunDir,
+    pub label: String,
+    pub model: Supernet,
+    pub adam: Adam,
+}
+
+/// A PT run in progress.
+pub(super) struct PtRun {
+    pt: Pt,
+    sgd: Sgd,
+    state: PtState,
+    ctx: Rc<Ctx>,
+    /// Passes planned in all (progress).
+    total: usize,
+}
+
+/// Where a decision happens: cell type (and its index), epoch, and the supernet accuracy
+/// before it.
+#[derive(Clone, Copy, Debug)]
+struct At {
+    ci: usize,
+    cell: CellType,
+    epoch: usize,
+    acc_before: f64,
+}
+
+impl Pt {
+    /// PT alone, as a job, on the supernet in `self.model`: its checkpoints go to
+    /// `self.run`, but no selection record is written. Ends with the tuned supernet and
+    /// PT's final state.
+    pub fn into_job(
+        self,
+        resume: Option<Checkpoint>,
+        options: JobOptions,
+    ) -> Result<Job<(Supernet, PtState)>> {
+        let ctx = Ctx::new(options);
+        let running = self.start(resume, ctx.clone())?;
+        let body = async move { running.run(&mut |_| Ok(())).await.into_end() };
+        Ok(Job::new("PT", ctx, body))
+    }
+
+    /// Starts PT, from its own checkpoint when `resume` holds one.
+    pub(super) fn start(mut self, resume: Option<Checkpoint>, ctx: Rc<Ctx>) -> Result<PtRun> {
+        let cells = self.space.cell_types().len();
+        // A fresh weight optimiser: constant lr, no momentum carried over.
+        let mut sgd = Sgd::new(self.cfg.weights.momentum, self.cfg.weights.weight_decay);
+        let mut state = PtState {
+            projections: vec![CellProjection::new(self.space.num_edges()); cells],
+            topology_done: vec![vec![false; DARTS_NODES]; cells],
+            ..PtState::default()
+        };
+        if let Some(ckpt) = resume {
+            let st: PtState =
+                serde_json::from_value(ckpt.state.clone()).context("PT checkpoint state")?;
+            self.model = crate::nn::params::load_named(self.model, &ckpt.section("model"))?;
+            sgd.import("sgd", &ckpt.tensors, &self.device);
+            self.adam
+                .import("adam", &ckpt.tensors, &st.adam, &self.device);
+            state = st;
+        }
+        let total = planned_passes(&self.space, self.order == EdgeOrder::Random);
+        Ok(PtRun {
+            pt: self,
+            sgd,
+            state,
+            ctx,
+            total,
+        })
+    }
+}
+
+impl PtRun {
+    /// Runs PT to its end. `progress` is called after every decision event (the caller
+    /// records the selection so far). Ends with the tuned supernet and PT's final state.
+    pub(super) async fn run(
+        mut self,
+        progress: &mut dyn FnMut(&PtState) -> Result<()>,
+    ) -> Step<(Supernet, PtState)> {
+        match self.tune(progress).await {
+            Ok(()) => Ok((self.pt.model, self.state)),
+            Err(Stop::Cancelled { .. }) => Err(Stop::Cancelled {
+                epoch: self.state.epoch,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every tuning epoch, with the decision events due at its start.
+    async fn tune(&mut self, progress: &mut dyn FnMut(&PtState) -> Result<()>) -> Step<()> {
+        self.ctx.emit(Event::SelectionStarted {
+            method: format!("PT ({})", self.pt.label),
+            total: self.total,
+        });
+        let clock = Stopwatch::start();
+        let base = self.state.elapsed;
+        let (intv, tune_epochs) = (self.pt.settings.proj_intv, self.tune_epochs());
+        while self.state.epoch < tune_epochs {
+            let epoch = self.state.epoch;
+            let last = epoch + 1 == tune_epochs;
+            if is_event_epoch(epoch, intv, tune_epochs, self.pt.space.family) || last {
+                while self.event(epoch).await? {
+                    progress(&self.state)?;
+                    // At the last epoch, make every remaining decision.
+                    if !last || self.done() {
+                        break;
+                    }
+                }
+            }
+            let rec = self.tune_epoch(epoch).await?;
+            let run = &self.pt.run;
+            // The tuning line is for the curves; failing to write it does not stop PT.
+            let _ = run.append(&run.metrics(), &rec);
+            self.ctx.emit(Event::Metrics(rec));
+            self.state.epoch += 1;
+            self.state.elapsed = base + clock.seconds();
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    fn tune_epochs(&self) -> usize {
+        self.pt
+            .settings
+            .tune_epochs
+            .expect("resolved tuning epochs")
     }
 
     /// One evaluation pass over the held-out half with an optional mask. Pass `k` of the run
     /// gets its own order and augmentation, as the official code reshuffles every pass.
-    fn score(
-        &self,
-        model: &Supernet,
-        state: &mut PtState,
-        mask: Option<(CellType, Mask)>,
-    ) -> (f64, f64) {
-        let plans = weight_plans(&state.projections, self.space.num_ops(), mask);
-        let probs = detached_probs(model);
-        let k = state.evaluations as u64;
-        state.evaluations += 1;
-        let aug_seed = data::stream_seed(self.settings.seed, data::stream::EVAL, 1_000_000 + k, 0);
-        let augment = self
-            .cfg
-            .pt
-            .augment_eval
-            .then_some((&self.data.augment, aug_seed));
-        evaluate(
-            model,
-            &probs,
-            &plans,
-            self.data,
-            &self.data.alpha_half,
-            self.settings.eval_batch,
-            augment,
-            BnMode::Batch,
-            self.device,
-        )
+    async fn score(&mut self, mask: Option<(CellType, Mask)>) -> Step<(f64, f64)> {
+        let pt = &self.pt;
+        let plans = weight_plans(&self.state.projections, pt.space.num_ops(), mask);
+        let probs = detached_probs(&pt.model);
+        let k = self.state.evaluations as u64;
+        self.state.evaluations += 1;
+        let seed = Stream::Eval.seed(self.seed(), PT_PASS + k, 0);
+        let setup = PassSetup {
+            batch_size: pt.settings.eval_batch_size,
+            augment: pt.settings.augment_eval.then_some((&pt.data.augment, seed)),
+            bn: BnMode::Batch,
+            prefetch: self.ctx.options().prefetch,
+        };
+        let half = &pt.data.alpha_half;
+        let pass = EvalPass::new(&pt.model, &probs, &plans, &pt.data, half, setup, &pt.device);
+        pass.run_or_cancel(&self.ctx)
+            .await
+            .ok_or(Stop::Cancelled { epoch: 0 })
     }
 
-    fn pick_random(&self, pool: &[usize], epoch: usize, cell: usize, what: u64) -> usize {
-        let seed = data::stream_seed(self.settings.seed, 200 + what, epoch as u64, cell as u64);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    fn seed(&self) -> u64 {
+        self.pt.settings.seed.expect("resolved seed")
+    }
+
+    fn pick_random(&self, pool: &[usize], epoch: usize, cell: usize, stream: Stream) -> usize {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(stream.seed(self.seed(), epoch as u64, cell as u64));
         pool[rng.random_range(0..pool.len())]
     }
 
     /// The next edge to decide for cell type `ci`.
-    fn next_edge(&self, state: &PtState, ci: usize, cell: CellType, epoch: usize) -> Option<usize> {
-        let undecided = state.projections[ci].undecided_edges();
+    fn next_edge(&self, ci: usize, cell: CellType, epoch: usize) -> Option<usize> {
+        let undecided = self.state.projections[ci].undecided_edges();
         if undecided.is_empty() {
             return None;
         }
-        match &self.settings.order {
-            EdgeOrder::Random => Some(self.pick_random(&undecided, epoch, ci, 0)),
+        match &self.pt.order {
+            EdgeOrder::Random => Some(self.pick_random(&undecided, epoch, ci, Stream::PtEdge)),
             EdgeOrder::Given(order) => order
                 .iter()
                 .filter(|(c, _)| c == cell.name())
@@ -278,427 +348,326 @@ impl PtJob<'_> {
         }
     }
 
-    fn op_decision(
-        &self,
-        model: &Supernet,
-        state: &mut PtState,
-        at: At,
-        edge: usize,
-        sink: Sink,
-    ) -> OpDecision {
-        let At {
-            ci,
-            cell,
-            epoch,
-            acc_before,
-            total,
-        } = at;
-        let ops = self.space.ops(cell, edge).to_vec();
-        let mut acc = Vec::with_capacity(ops.len());
-        let mut loss = Vec::with_capacity(ops.len());
+    fn evaluated(&self, label: String) {
+        self.ctx.emit(Event::Evaluation {
+            index: self.state.evaluations,
+            total: self.total,
+            label,
+        });
+    }
+
+    async fn op_decision(&mut self, at: At, edge: usize) -> Step<OpDecision> {
+        let ops = self.pt.space.ops(at.cell, edge).to_vec();
+        let (mut acc, mut loss) = (Vec::new(), Vec::new());
         for (o, op) in ops.iter().enumerate() {
-            let (l, a) = self.score(model, state, Some((cell, Mask::Op { edge, op: o })));
+            let (l, a) = self
+                .score(Some((at.cell, Mask::Op { edge, op: o })))
+                .await?;
             acc.push(a);
             loss.push(l);
-            sink(&Event::Evaluation {
-                index: state.evaluations,
-                total,
-                label: format!("{cell} edge {edge}: without {op} acc {:.2}%", 100.0 * a),
-            });
+            let cell = at.cell;
+            self.evaluated(format!(
+                "{cell} edge {edge}: without {op} acc {:.2}%",
+                100.0 * a
+            ));
         }
-        let chosen = choose_op(self.settings.criterion, &acc, &loss);
-        state.projections[ci].decided[edge] = Some(chosen);
-        if let EdgeOrder::Given(_) = self.settings.order {
-            prune_full_nodes(&mut state.projections[ci], self.space.family);
+        let chosen = choose_op(self.pt.settings.criterion, &acc, &loss);
+        let p = &mut self.state.projections[at.ci];
+        p.decided[edge] = Some(chosen);
+        if let EdgeOrder::Given(_) = self.pt.order {
+            prune_full_nodes(p, self.pt.space.family);
         }
-        let e = darts_or_nb201_edge(self.space, edge);
-        OpDecision {
-            epoch,
-            cell: cell.name().into(),
+        let (from, to) = edge_ends(&self.pt.space, edge);
+        Ok(OpDecision {
+            epoch: at.epoch,
+            cell: at.cell.name().into(),
             edge,
-            from: e.0,
-            to: e.1,
+            from,
+            to,
             ops: ops.iter().map(|o| o.name().to_string()).collect(),
             acc_without: acc,
             loss_without: loss,
             chosen,
             chosen_name: ops[chosen].name().into(),
-            acc_before,
+            acc_before: at.acc_before,
             acc_after: f64::NAN,
-        }
+        })
     }
 
-    fn topology_decision(
-        &self,
-        model: &Supernet,
-        state: &mut PtState,
-        at: At,
-        node: usize,
-        sink: Sink,
-    ) -> TopologyDecision {
-        let At {
-            ci,
-            cell,
-            epoch,
-            acc_before,
-            total,
-        } = at;
-        let mut candidates: Vec<usize> = darts_node_edges(node)
-            .filter(|e| !state.projections[ci].removed[*e])
-            .collect();
+    async fn topology_decision(&mut self, at: At, node: usize) -> Step<TopologyDecision> {
+        let removed = &self.state.projections[at.ci].removed;
+        let mut candidates: Vec<usize> = darts_node_edges(node).filter(|e| !removed[*e]).collect();
         let mut rounds = Vec::new();
         while candidates.len() > 2 {
-            let mut acc = Vec::new();
-            let mut loss = Vec::new();
+            let (mut acc, mut loss) = (Vec::new(), Vec::new());
             for &edge in &candidates {
                 // Each candidate is scored from the node's current weights (errata 9.1).
-                let (l, a) = self.score(model, state, Some((cell, Mask::Edge { edge })));
+                let (l, a) = self.score(Some((at.cell, Mask::Edge { edge }))).await?;
                 acc.push(a);
                 loss.push(l);
-                sink(&Event::Evaluation {
-                    index: state.evaluations,
-                    total,
-                    label: format!(
-                        "{cell} node {node}: without edge {edge} acc {:.2}%",
-                        100.0 * a
-                    ),
-                });
+                let cell = at.cell;
+                self.evaluated(format!(
+                    "{cell} node {node}: without edge {edge} acc {:.2}%",
+                    100.0 * a
+                ));
             }
-            let i = choose_removal(self.settings.criterion, &acc, &loss);
-            let removed = candidates[i];
+            let i = choose_removal(self.pt.settings.criterion, &acc, &loss);
             rounds.push(TopologyRound {
                 candidates: candidates.clone(),
                 acc_without: acc,
                 loss_without: loss,
-                removed,
+                removed: candidates[i],
             });
             candidates.remove(i);
         }
         for e in darts_node_edges(node) {
             if !candidates.contains(&e) {
-                state.projections[ci].removed[e] = true;
+                self.state.projections[at.ci].removed[e] = true;
             }
         }
-        state.topology_done[ci][node] = true;
-        TopologyDecision {
-            epoch,
-            cell: cell.name().into(),
+        self.state.topology_done[at.ci][node] = true;
+        Ok(TopologyDecision {
+            epoch: at.epoch,
+            cell: at.cell.name().into(),
             node,
             rounds,
             kept: candidates,
-            acc_before,
+            acc_before: at.acc_before,
             acc_after: f64::NAN,
-        }
+        })
     }
 
     /// The decision event at the start of tuning epoch `epoch` (one decision per cell type,
     /// normal first, no tuning in between). Returns false when nothing was left to decide.
-    fn event(
-        &self,
-        model: &Supernet,
-        state: &mut PtState,
-        epoch: usize,
-        sink: Sink,
-        total: usize,
-    ) -> bool {
-        let cells = self.cells();
-        let ops_pending = state
+    async fn event(&mut self, epoch: usize) -> Step<bool> {
+        let ops_pending = self
+            .state
             .projections
             .iter()
             .any(|p| !p.undecided_edges().is_empty());
-        let (mut acc, _) = (self.score(model, state, None).1, ());
+        let mut acc = self.score(None).await?.1;
         let mut any = false;
-        for (ci, cell) in cells.iter().enumerate() {
-            if ops_pending {
-                let Some(edge) = self.next_edge(state, ci, *cell, epoch) else {
+        let cells = self.pt.space.cell_types().to_vec();
+        for (ci, cell) in cells.into_iter().enumerate() {
+            let at = At {
+                ci,
+                cell,
+                epoch,
+                acc_before: acc,
+            };
+            let decision = if ops_pending {
+                let Some(edge) = self.next_edge(ci, cell, epoch) else {
                     continue;
                 };
-                let at = At {
-                    ci,
-                    cell: *cell,
-                    epoch,
-                    acc_before: acc,
-                    total,
-                };
-                let mut d = self.op_decision(model, state, at, edge, sink);
-                acc = self.score(model, state, None).1;
+                let mut d = self.op_decision(at, edge).await?;
+                acc = self.score(None).await?.1;
                 d.acc_after = acc;
+                let without: Vec<String> = d
+                    .acc_without
+                    .iter()
+                    .map(|a| format!("{:.1}", 100.0 * a))
+                    .collect();
                 let summary = format!(
                     "PT epoch {epoch}: {cell} edge {edge} ({}<-{}) -> {} (acc without each op: {})",
                     d.to,
                     d.from,
                     d.chosen_name,
-                    d.acc_without
-                        .iter()
-                        .map(|a| format!("{:.1}", 100.0 * a))
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    without.join(" ")
                 );
-                let value = serde_json::json!({"event": "pt_op_decision", "summary": summary, "decision": d});
-                let _ = self.run.append(&self.run.events(), &value);
-                sink(&Event::Decision(value));
-                state.op_decisions.push(d);
-                any = true;
-            } else if self.space.family == Family::Darts && self.settings.order == EdgeOrder::Random
-            {
-                let pending: Vec<usize> = (1..DARTS_NODES)
-                    .filter(|n| !state.topology_done[ci][*n])
-                    .collect();
+                self.state.op_decisions.push(d.clone());
+                Decision::PtOpDecision {
+                    summary,
+                    decision: d,
+                }
+            } else if self.pt.space.family == Family::Darts && self.pt.order == EdgeOrder::Random {
+                let done = &self.state.topology_done[ci];
+                let pending: Vec<usize> = (1..DARTS_NODES).filter(|n| !done[*n]).collect();
                 if pending.is_empty() {
                     continue;
                 }
-                let node = self.pick_random(&pending, epoch, ci, 1);
-                let at = At {
-                    ci,
-                    cell: *cell,
-                    epoch,
-                    acc_before: acc,
-                    total,
-                };
-                let mut d = self.topology_decision(model, state, at, node, sink);
-                acc = self.score(model, state, None).1;
+                let node = self.pick_random(&pending, epoch, ci, Stream::PtNode);
+                let mut d = self.topology_decision(at, node).await?;
+                acc = self.score(None).await?.1;
                 d.acc_after = acc;
                 let summary = format!(
                     "PT epoch {epoch}: {cell} node {node} keeps edges {:?}",
                     d.kept
                 );
-                let value = serde_json::json!({"event": "pt_topology_decision", "summary": summary, "decision": d});
-                let _ = self.run.append(&self.run.events(), &value);
-                sink(&Event::Decision(value));
-                state.topology_decisions.push(d);
-                any = true;
-            }
+                self.state.topology_decisions.push(d.clone());
+                Decision::PtTopologyDecision {
+                    summary,
+                    decision: d,
+                }
+            } else {
+                continue;
+            };
+            // The record is for reading back; failing to write it does not stop PT.
+            let _ = self.pt.run.record(&RunEvent::Decision(decision.clone()));
+            self.ctx.emit(Event::Decision(decision));
+            any = true;
         }
-        any
+        Ok(any)
     }
 
-    fn done(&self, state: &PtState) -> bool {
-        let ops_done = state
+    fn done(&self) -> bool {
+        let ops_done = self
+            .state
             .projections
             .iter()
             .all(|p| p.undecided_edges().is_empty());
-        let topo_done = self.space.family == Family::Nb201
-            || self.settings.order != EdgeOrder::Random
-            || state
+        let topo_done = self.pt.space.family == Family::Nb201
+            || self.pt.order != EdgeOrder::Random
+            || self
+                .state
                 .topology_done
                 .iter()
                 .all(|n| n[1..].iter().all(|d| *d));
         ops_done && topo_done
     }
 
-    /// One tuning epoch: alpha step (unless fixed) then weight step, over a fresh permutation
-    /// of the weight half, at PT's constant learning rate.
-    #[allow(clippy::too_many_arguments)]
-    fn tune_epoch(
-        &self,
-        model: &mut Supernet,
-        sgd: &mut Sgd,
-        adam: &mut Adam,
-        state: &PtState,
-        epoch: usize,
-        sink: Sink,
-        control: &Control,
-    ) -> Result<Option<MetricsRecord>> {
-        let cfg = self.cfg;
-        let bs = cfg.batch_size;
-        let plans: Vec<WeightPlan> = weight_plans(&state.projections, self.space.num_ops(), None);
-        let train_alpha = !self.settings.fixed_alpha
-            && cfg.method.trains_alpha()
-            && state
-                .projections
-                .iter()
-                .any(|p| !p.undecided_edges().is_empty());
-        let n_w = self.data.weight_half.len();
-        let steps_total = n_w.div_ceil(bs);
-        let seed = self.settings.seed;
-        let e = 10_000 + epoch as u64;
-        let perm = data::epoch_permutation(
-            n_w,
-            data::stream_seed(seed, data::stream::WEIGHT_ORDER, e, 0),
+    /// The batches of tuning epoch `epoch`: a fresh permutation of the weight half, and alpha
+    /// batches when alpha trains.
+    fn tune_requests(&self, epoch: usize, train_alpha: bool) -> Vec<BatchRequest> {
+        let data = &self.pt.data;
+        let (bs, seed, e) = (
+            self.pt.cfg.batch_size,
+            self.seed(),
+            PT_TUNE_EPOCH + epoch as u64,
         );
+        let n_w = data.weight_half.len();
+        let perm = data::epoch_permutation(n_w, Stream::WeightOrder.seed(seed, e, 0));
         let mut requests = Vec::new();
-        for s in 0..steps_total {
+        for s in 0..n_w.div_ceil(bs) {
             requests.push(BatchRequest {
                 indices: perm[s * bs..((s + 1) * bs).min(n_w)]
                     .iter()
-                    .map(|&p| self.data.weight_half[p as usize])
+                    .map(|&p| data.weight_half[p as usize])
                     .collect(),
-                augment: self.data.augment.clone(),
-                seed: data::stream_seed(seed, data::stream::WEIGHT_AUGMENT, e, s as u64),
+                augment: data.augment.clone(),
+                seed: Stream::WeightAugment.seed(seed, e, s as u64),
             });
             if train_alpha {
+                let k = bs.min(data.alpha_half.len());
+                let sample = Stream::AlphaSample.seed(seed, e, s as u64);
                 requests.push(BatchRequest {
-                    indices: data::random_sample(
-                        &self.data.alpha_half,
-                        bs.min(self.data.alpha_half.len()),
-                        data::stream_seed(seed, data::stream::ALPHA_SAMPLE, e, s as u64),
-                    ),
-                    augment: self.data.augment.clone(),
-                    seed: data::stream_seed(seed, data::stream::ALPHA_AUGMENT, e, s as u64),
+                    indices: data::random_sample(&data.alpha_half, k, sample),
+                    augment: data.augment.clone(),
+                    seed: Stream::AlphaAugment.seed(seed, e, s as u64),
                 });
             }
         }
-        sink(&Event::EpochStarted {
+        requests
+    }
+
+    /// One tuning epoch: alpha step (unless fixed) then weight step, over a fresh permutation
+    /// of the weight half, at PT's constant learning rate.
+    async fn tune_epoch(&mut self, epoch: usize) -> Step<MetricsRecord> {
+        let (cfg, settings) = (&self.pt.cfg, &self.pt.settings);
+        let plans: Vec<WeightPlan> =
+            weight_plans(&self.state.projections, self.pt.space.num_ops(), None);
+        let train_alpha = !settings.fixed_alpha
+            && cfg.method.trains_alpha()
+            && self
+                .state
+                .projections
+                .iter()
+                .any(|p| !p.undecided_edges().is_empty());
+        let steps_total = self.pt.data.weight_half.len().div_ceil(cfg.batch_size);
+        self.ctx.emit(Event::EpochStarted {
             epoch,
-            epochs: self.settings.tune_epochs,
+            epochs: self.tune_epochs(),
             steps: steps_total,
             start_step: 0,
         });
-        let train_dev = self.device.clone().autodiff();
-        let mut loss_sum: Option<Tensor<1>> = None;
-        let mut count = 0usize;
-        let clock = Instant::now();
-        let mut batches = Prefetcher::new(
-            self.data.train.clone(),
-            self.data.normalize.clone(),
-            requests,
-        );
+        let requests = self.tune_requests(epoch, train_alpha);
+        let data = &self.pt.data;
+        let prefetch = self.ctx.options().prefetch;
+        let mut batches = Batches::new(&data.train, &data.normalize, requests, prefetch);
+        let train_dev = self.pt.device.clone().autodiff();
+        let mut window = Window::default();
+        let clock = Stopwatch::start();
         for step in 0..steps_total {
-            if control.checkpoint_or_stop() {
-                return Ok(None);
+            if self.ctx.boundary().await {
+                return Err(Stop::Cancelled { epoch });
             }
+            let e = PT_TUNE_EPOCH + epoch as u64;
+            train_dev.seed(Stream::PtDevice.seed(self.seed(), e, step as u64));
             let wb = batches.next().context("the data loader stopped early")?;
-            train_dev.seed(data::stream_seed(seed, 301, e, step as u64));
             let wb = DeviceBatch::new(&wb, &train_dev);
-            if train_alpha {
-                let ab = batches.next().context("the data loader stopped early")?;
-                let ab = DeviceBatch::new(&ab, &train_dev);
-                alpha_step(model, adam, cfg.alpha.lr, &ab, &plans);
-            }
-            let probs = detached_probs(model);
-            let probs = match cfg.method {
-                Method::SdartsRs => steps::perturb_uniform(probs, cfg.pt.epsilon),
-                Method::SdartsAdv => steps::perturb_adversarial(
-                    model,
-                    probs,
-                    cfg.pt.epsilon,
-                    cfg.sdarts.adv_steps,
-                    &wb,
-                    &plans,
-                ),
-                _ => probs,
+            let ab = match train_alpha {
+                true => Some(batches.next().context("the data loader stopped early")?),
+                false => None,
             };
-            let stats = steps::weight_step(
-                model,
-                sgd,
-                cfg.pt.lr,
-                cfg.weights.grad_clip,
+            let len = self.tune_step(
                 &wb,
-                probs,
+                ab.map(|b| DeviceBatch::new(&b, &train_dev)),
                 &plans,
+                &mut window,
+                step,
             );
-            let l = stats.loss.mul_scalar(stats.len as f64);
-            loss_sum = Some(match loss_sum {
-                Some(s) => s.add(l),
-                None => l,
-            });
-            count += stats.len;
-            sink(&Event::Step {
+            self.ctx.emit(Event::Step {
                 epoch,
                 step: step + 1,
                 steps: steps_total,
-                images: stats.len,
+                images: len,
             });
         }
-        let loss = loss_sum.map(|l| {
-            l.into_data().try_into_vec::<f32>().expect("f32")[0] as f64 / count.max(1) as f64
-        });
-        let secs = clock.elapsed().as_secs_f64().max(1e-9);
-        Ok(Some(MetricsRecord {
-            kind: "tune".into(),
+        let rows = window.read().await;
+        let count = rows.images();
+        let loss = (count > 0).then(|| rows.sum_f32(0) as f64 / count.max(1) as f64);
+        let secs = clock.seconds().max(1e-9);
+        Ok(MetricsRecord {
+            kind: MetricsKind::Tune,
             epoch,
             step: steps_total,
             steps: steps_total,
             train_loss: loss,
-            lr: cfg.pt.lr,
-            batch_size: bs,
-            elapsed: state.elapsed + secs,
+            lr: self.pt.settings.lr,
+            batch_size: self.pt.cfg.batch_size,
+            elapsed: self.state.elapsed + secs,
             images_per_sec: count as f64 / secs,
             ..MetricsRecord::default()
-        }))
+        })
     }
 
-    fn save(&self, model: &Supernet, sgd: &Sgd, adam: &Adam, state: &PtState) -> Result<()> {
-        let mut ckpt = Checkpoint::default();
-        ckpt.insert_section("model", named_tensors(model));
-        sgd.export("sgd", &mut ckpt.tensors);
-        let mut state = state.clone();
-        state.adam = adam.export("adam", &mut ckpt.tensors);
-        ckpt.state = serde_json::to_value(&state)?;
-        ckpt.save(&self.run.selection_checkpoint(&self.label))?;
-        Ok(())
-    }
-
-    /// Runs PT to completion (or until cancelled, returning `None`). `resume` continues from
-    /// PT's own checkpoint.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run(
-        &self,
-        mut model: Supernet,
-        mut adam: Adam,
-        resume: Option<Checkpoint>,
-        sink: Sink,
-        control: &Control,
-        on_event: &mut dyn FnMut(&PtState) -> Result<()>,
-    ) -> Result<Option<(Supernet, PtState)>> {
-        let cells = self.cells();
-        // A fresh weight optimiser: constant lr, no momentum carried over.
-        let mut sgd = Sgd::new(self.cfg.weights.momentum, self.cfg.weights.weight_decay);
-        let mut state = PtState {
-            projections: vec![CellProjection::new(self.space.num_edges()); cells.len()],
-            topology_done: vec![vec![false; DARTS_NODES]; cells.len()],
-            ..PtState::default()
+    /// One tuning step: the alpha step on `alpha` (when given), then the weight step.
+    fn tune_step(
+        &mut self,
+        wb: &DeviceBatch,
+        alpha: Option<DeviceBatch>,
+        plans: &[WeightPlan],
+        window: &mut Window,
+        step: usize,
+    ) -> usize {
+        let (cfg, settings) = (&self.pt.cfg, &self.pt.settings);
+        let model = &mut self.pt.model;
+        if let Some(ab) = alpha {
+            alpha_step(model, &mut self.pt.adam, cfg.alpha.lr, &ab, plans);
+        }
+        let probs = detached_probs(model);
+        let probs = match cfg.method {
+            Method::SdartsRs => steps::perturb_uniform(probs, settings.epsilon),
+            Method::SdartsAdv => {
+                let k = cfg.sdarts.adv_steps;
+                steps::perturb_adversarial(model, probs, settings.epsilon, k, wb, plans)
+            }
+            _ => probs,
         };
-        if let Some(ckpt) = resume {
-            let st: PtState =
-                serde_json::from_value(ckpt.state.clone()).context("PT checkpoint state")?;
-            model = crate::nn::params::load_named(model, &ckpt.section("model"))?;
-            sgd.import("sgd", &ckpt.tensors, self.device);
-            adam.import("adam", &ckpt.tensors, &st.adam, self.device);
-            state = st;
-        }
-        let total = planned_passes(self.space, self.settings.order == EdgeOrder::Random);
-        sink(&Event::SelectionStarted {
-            method: format!("PT ({})", self.label),
-            total,
-        });
-        let clock = Instant::now();
-        let base = state.elapsed;
-        let tune_epochs = self.settings.tune_epochs;
-        while state.epoch < tune_epochs {
-            let epoch = state.epoch;
-            let last = epoch + 1 == tune_epochs;
-            if is_event_epoch(
-                epoch,
-                self.settings.proj_intv,
-                tune_epochs,
-                self.space.family,
-            ) || last
-            {
-                while self.event(&model, &mut state, epoch, sink, total) {
-                    on_event(&state)?;
-                    // At the last epoch, make every remaining decision.
-                    if !last || self.done(&state) {
-                        break;
-                    }
-                }
-            }
-            if control.is_cancelled() {
-                return Ok(None);
-            }
-            let Some(rec) = self.tune_epoch(
-                &mut model, &mut sgd, &mut adam, &state, epoch, sink, control,
-            )?
-            else {
-                return Ok(None);
-            };
-            let _ = self.run.append(&self.run.metrics(), &rec);
-            sink(&Event::Metrics(rec));
-            state.epoch += 1;
-            state.elapsed = base + clock.elapsed().as_secs_f64();
-            self.save(&model, &sgd, &adam, &state)?;
-        }
-        Ok(Some((model, state)))
+        let clip = cfg.weights.grad_clip;
+        let stats = steps::weight_step(model, &mut self.sgd, settings.lr, clip, wb, probs, plans);
+        window.push(step, stats.len, stats.row());
+        stats.len
+    }
+
+    fn save(&self) -> Result<()> {
+        let mut ckpt = Checkpoint::default();
+        ckpt.insert_section("model", named_tensors(&self.pt.model));
+        self.sgd.export("sgd", &mut ckpt.tensors);
+        let mut state = self.state.clone();
+        state.adam = self.pt.adam.export("adam", &mut ckpt.tensors);
+        ckpt.state = serde_json::to_value(&state)?;
+        ckpt.save(&self.pt.run.selection_checkpoint(&self.pt.label))?;
+        Ok(())
     }
 }
 
@@ -719,57 +688,11 @@ fn prune_full_nodes(proj: &mut CellProjection, family: Family) {
     }
 }
 
-fn darts_or_nb201_edge(space: &SearchSpace, edge: usize) -> (usize, usize) {
+/// (from, to) states of an edge.
+fn edge_ends(space: &SearchSpace, edge: usize) -> (usize, usize) {
     let e = match space.family {
         Family::Darts => darts_edges()[edge],
         Family::Nb201 => crate::space::nb201_edges()[edge],
     };
     (e.from, e.to)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::space::SpaceId;
-
-    #[test]
-    fn ties_follow_the_reference_code() {
-        // Operations: first minimum of accuracy.
-        assert_eq!(
-            choose_op(Criterion::Acc, &[0.5, 0.3, 0.3, 0.9], &[0.0; 4]),
-            1
-        );
-        // Loss: first maximum.
-        assert_eq!(choose_op(Criterion::Loss, &[0.0; 3], &[1.0, 2.0, 2.0]), 1);
-        // Edge removal: last maximum of accuracy.
-        assert_eq!(
-            choose_removal(Criterion::Acc, &[0.7, 0.8, 0.8, 0.1], &[0.0; 4]),
-            2
-        );
-        assert_eq!(
-            choose_removal(Criterion::Loss, &[0.0; 3], &[0.5, 0.2, 0.2]),
-            2
-        );
-    }
-
-    #[test]
-    fn schedule_matches_the_spec() {
-        let darts = SpaceId::Darts.space();
-        assert_eq!(default_tune_epochs(&darts, 5), 81);
-        let events: Vec<usize> = (0..81)
-            .filter(|e| is_event_epoch(*e, 5, 81, Family::Darts))
-            .collect();
-        assert_eq!(events.len(), 17);
-        assert_eq!(events.last(), Some(&80));
-        let nb = SpaceId::Nb201.space();
-        assert_eq!(default_tune_epochs(&nb, 5), 25);
-        let events: Vec<usize> = (0..25)
-            .filter(|e| is_event_epoch(*e, 5, 25, Family::Nb201))
-            .collect();
-        assert_eq!(events, vec![0, 5, 10, 15, 20, 24]);
-        // 3 + (4 + 3) + (5 + 4 + 3) = 22 topology passes per cell type.
-        let with = planned_passes(&darts, true);
-        let without = planned_passes(&darts, false);
-        assert_eq!(with - without, 3 + 2 * (22 + 3));
-    }
 }

@@ -21,10 +21,11 @@ use super::panels::device::{DeviceAction, DeviceUi};
 use super::panels::perturb::PerturbUi;
 use super::panels::runs::{self, Compute, OpenRunRow, RunsAction, RunsUi};
 use super::panels::selection::{SelectionAction, SelectionUi, TableState};
-use super::record::RunRecord;
-use crate::config::SearchConfig;
+use super::record::{AlphaRange, RunRecord};
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::lookup::Nb201Table;
+use crate::run::RunState;
+use crate::search::SearchStart;
 use crate::select::SelectRequest;
 use crate::space::{CellType, OpKind};
 
@@ -520,17 +521,10 @@ impl StudioApp {
                         if let Some(SelectionAction::Run(method)) =
                             self.selection_ui.ui(ui, &rec, &self.table, running)
                         {
-                            let req = SelectRequest {
-                                run: rec.root.clone(),
-                                method,
-                                criterion: self.selection_ui.criterion,
-                                fixed_alpha: false,
-                                resume: false,
-                                out: None,
-                                tune_epochs: self.selection_ui.tune_epochs,
-                                seed: None,
-                                table: self.table_path.clone(),
-                            };
+                            let mut req = SelectRequest::new(&rec.root, method);
+                            req.pt.criterion = Some(self.selection_ui.criterion);
+                            req.pt.tune_epochs = self.selection_ui.tune_epochs;
+                            req.table = self.table_path.clone();
                             self.start_job(JobSpec::Select(req));
                         }
                     }
@@ -577,7 +571,7 @@ impl StudioApp {
                     interrupted: rec.is_some_and(|x| {
                         x.status
                             .as_ref()
-                            .is_some_and(|s| s.state == "interrupted" && x.has_checkpoint)
+                            .is_some_and(|s| s.state == RunState::Interrupted && x.has_checkpoint)
                     }) && !self.jobs.iter().any(|j| !j.is_done() && j.run == r.root),
                 }
             })
@@ -588,16 +582,14 @@ impl StudioApp {
             .and_then(|g| g.burn.as_ref().ok())
             .map(|d| d.description.clone());
         let mut compute = self.compute;
-        let actions = runs::ui(
-            ui,
-            &mut self.runs_ui,
-            self.files.as_ref(),
-            &self.recent,
-            &rows,
-            &self.jobs,
-            &mut compute,
-            gpu_desc.as_deref(),
-        );
+        let view = runs::RunsView {
+            files: self.files.as_ref(),
+            recent: &self.recent,
+            open: &rows,
+            jobs: &self.jobs,
+            gpu_available: gpu_desc.as_deref(),
+        };
+        let actions = runs::ui(ui, &mut self.runs_ui, view, &mut compute);
         drop(rows);
         self.compute = compute;
         for a in actions {
@@ -628,20 +620,17 @@ impl StudioApp {
                             ));
                         } else {
                             self.runs_ui.form.error = None;
-                            self.start_job(JobSpec::Search {
+                            self.start_job(JobSpec::Search(Box::new(SearchStart::New {
                                 config: Box::new(config),
                                 dir,
-                                resume: false,
-                            });
+                            })));
                         }
                     }
                     Err(e) => self.runs_ui.form.error = Some(e),
                 },
-                RunsAction::Resume(dir) => self.start_job(JobSpec::Search {
-                    config: Box::new(SearchConfig::default()),
-                    dir,
-                    resume: true,
-                }),
+                RunsAction::Resume(dir) => {
+                    self.start_job(JobSpec::Search(Box::new(SearchStart::Resume { dir })))
+                }
                 RunsAction::Pause(i, p) => {
                     if let Some(j) = self.jobs.get_mut(i) {
                         j.set_paused(p);

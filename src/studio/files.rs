@@ -1,73 +1,9 @@
-//! File access for the studio behind one small trait, so that a web build can serve the same
-//! run directories over HTTP while every panel stays the same. Natively it is the local disk.
+//! The studio's files: runs are read through the library's [`Files`] (the local disk natively;
+//! a web build brings its own), and the recent-runs list is kept in one small file.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
-/// One entry of a directory listing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirEntry {
-    pub path: PathBuf,
-    pub name: String,
-    pub is_dir: bool,
-    /// A directory holding a `config.toml`, i.e. a darts-pt run.
-    pub is_run: bool,
-}
-
-/// What the studio needs from a file system.
-pub trait Files: Send + Sync {
-    /// The whole file.
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
-    /// Whether a file or directory exists.
-    fn exists(&self, path: &Path) -> bool;
-    /// Directories first, then files, each sorted by name; hidden entries left out.
-    fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>>;
-    /// Replaces a small file (the recent-runs list).
-    fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
-}
-
-/// The local file system.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LocalFiles;
-
-impl Files for LocalFiles {
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
-    }
-
-    fn exists(&self, path: &Path) -> bool {
-        path.exists()
-    }
-
-    fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir)? {
-            let Ok(e) = e else { continue };
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue;
-            }
-            let path = e.path();
-            let is_dir = path.is_dir();
-            let is_run = is_dir && path.join("config.toml").is_file();
-            out.push(DirEntry {
-                path,
-                name,
-                is_dir,
-                is_run,
-            });
-        }
-        out.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
-        Ok(out)
-    }
-
-    fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(path, bytes)
-    }
-}
+pub use crate::run::files::{DirEntry, Files, LocalFiles};
 
 /// The most recently opened run directories, newest first, kept in a text file (one path per
 /// line) when a file is given.
@@ -140,22 +76,6 @@ mod tests {
         r.remember(&LocalFiles, Path::new("/a"));
         let back = RecentRuns::load(&LocalFiles, Some(file));
         assert_eq!(back.paths, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn listing_marks_runs_and_sorts_dirs_first() {
-        let dir = std::env::temp_dir().join(format!("darts-pt-list-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("run")).unwrap();
-        std::fs::write(dir.join("run/config.toml"), "").unwrap();
-        std::fs::create_dir_all(dir.join("plain")).unwrap();
-        std::fs::write(dir.join("a.txt"), "").unwrap();
-        let l = LocalFiles.list(&dir).unwrap();
-        let names: Vec<_> = l.iter().map(|e| (e.name.as_str(), e.is_run)).collect();
-        assert_eq!(
-            names,
-            vec![("plain", false), ("run", true), ("a.txt", false)]
-        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,16 +1,15 @@
-//! Search and selection jobs started from the studio. They are the same library calls the CLI
-//! makes (`run_search`, `run_select`), run on a worker thread; their [`Event`]s come back over a
-//! channel and wake the UI, which never waits for them.
+//! Search and selection jobs started from the studio. They are the library's jobs, the same
+//! the CLI drives, stepped on a worker thread; their [`Event`]s come back over a channel and
+//! wake the UI, which never waits for them.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use crate::config::SearchConfig;
 use crate::device::SelectedDevice;
-use crate::job::{Control, Event};
+use crate::job::{Control, End, Event, JobOptions};
 use crate::progress::describe;
-use crate::search::{SearchEnd, run_search};
-use crate::select::{SelectRequest, run_select};
+use crate::search::{SearchStart, search_job};
+use crate::select::{SelectRequest, selection_job};
 
 /// Starts `f` off the UI thread. The one place the studio creates threads, so a web build can
 /// swap it for its own executor.
@@ -42,11 +41,7 @@ pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// What a job does.
 pub enum JobSpec {
-    Search {
-        config: Box<SearchConfig>,
-        dir: PathBuf,
-        resume: bool,
-    },
+    Search(Box<SearchStart>),
     Select(SelectRequest),
 }
 
@@ -83,30 +78,20 @@ impl Job {
         let (tx, rx) = channel::<Msg>();
         let control = Control::new();
         let (title, run) = match &spec {
-            JobSpec::Search {
-                config,
-                dir,
-                resume,
-            } => (
-                if *resume {
-                    format!("resume search in {}", short(dir))
-                } else {
+            JobSpec::Search(start) => match start.as_ref() {
+                SearchStart::Resume { dir } => {
+                    (format!("resume search in {}", short(dir)), dir.clone())
+                }
+                SearchStart::New { config, dir } => (
                     format!(
                         "search {} {} ({})",
                         config.space, config.method, config.preset
-                    )
-                },
-                dir.clone(),
-            ),
-            JobSpec::Select(r) => (
-                format!(
-                    "select {} in {}",
-                    match r.method {
-                        crate::select::SelectMethod::Magnitude => "magnitude",
-                        crate::select::SelectMethod::Pt => "pt",
-                    },
-                    short(&r.run)
+                    ),
+                    dir.clone(),
                 ),
+            },
+            JobSpec::Select(r) => (
+                format!("select {} in {}", r.method.name(), short(&r.run)),
                 r.run.clone(),
             ),
         };
@@ -117,31 +102,32 @@ impl Job {
                 wake();
             };
             let mut sink = |e: &Event| send(&tx, Msg::Event(e.clone()));
-            let result = catch(|| match &spec {
-                JobSpec::Search {
-                    config,
-                    dir,
-                    resume,
-                } => Ok(
-                    match run_search(config, dir, *resume, &device, &mut sink, &ctl)? {
-                        SearchEnd::Finished => "search finished".to_string(),
-                        SearchEnd::Interrupted { epoch, step } => format!(
+            let options = JobOptions::default();
+            let result = catch(|| match spec {
+                JobSpec::Search(start) => {
+                    let end = search_job(*start, &device, options)?.run(&ctl, &mut sink)?;
+                    Ok(match end {
+                        End::Finished(()) => "search finished".to_string(),
+                        End::Interrupted { epoch, step } => format!(
                             "search cancelled at epoch {}, step {step}: checkpoint saved, resume to continue",
                             epoch + 1
                         ),
-                        SearchEnd::Diverged { epoch, step } => {
+                        End::Diverged { epoch, step } => {
                             format!("search diverged at epoch {}, step {step}", epoch + 1)
                         }
-                    },
-                ),
-                JobSpec::Select(req) => Ok(match run_select(req, &device, &mut sink, &ctl)? {
-                    Some(o) => format!(
-                        "{} selection finished: {}",
-                        o.record.label,
-                        o.record.genotype.unwrap_or_default()
-                    ),
-                    None => "selection cancelled: resume to continue".to_string(),
-                }),
+                    })
+                }
+                JobSpec::Select(req) => {
+                    let end = selection_job(&req, &device, options)?.run(&ctl, &mut sink)?;
+                    Ok(match end {
+                        End::Finished(o) => format!(
+                            "{} selection finished: {}",
+                            o.record.label,
+                            o.record.genotype.unwrap_or_default()
+                        ),
+                        _ => "selection cancelled: resume to continue".to_string(),
+                    })
+                }
             });
             send(&tx, Msg::Done(result));
         });
@@ -230,6 +216,7 @@ impl Job {
                 self.fraction = *step as f32 / (*steps).max(1) as f32;
             }
             Event::Metrics(m) => self.last_metrics = describe(m),
+            Event::TrainMetrics(_) => {}
             Event::SelectionStarted { method, total } => {
                 self.log
                     .push(format!("{method}: {total} evaluation passes planned"));
@@ -245,11 +232,7 @@ impl Job {
                 self.fraction = *index as f32 / (*total).max(1) as f32;
                 self.last_metrics = label.clone();
             }
-            Event::Decision(v) => {
-                if let Some(s) = v.get("summary").and_then(|s| s.as_str()) {
-                    self.log.push(s.to_string());
-                }
-            }
+            Event::Decision(d) => self.log.push(d.summary()),
             Event::Note(n) => self.log.push(n.clone()),
             Event::Finished { message, .. } => self.log.push(message.clone()),
             Event::Checkpoint { .. } | Event::Alpha(_) => {}

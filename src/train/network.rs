@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use super::config::TrainConfig;
+use crate::config::TrainConfig;
 use crate::genotype::Genotype;
 use crate::nn::InputShape;
 use crate::nn::darts_eval::{DartsNetwork, EvalForward};

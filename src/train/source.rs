@@ -6,8 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::genotype::Genotype;
-use crate::run::RunDir;
-use crate::select::read_selections;
+use crate::run::{RunDir, RunReader};
 use crate::space::SpaceId;
 
 /// A genotype and what is known about where it came from.
@@ -26,7 +25,7 @@ pub fn resolve_genotype(arg: &str, label: &str) -> Result<ResolvedGenotype> {
     if path.is_dir() {
         return from_run(path, label);
     }
-    let text = crate::cli::genotype_text(arg)?;
+    let text = genotype_text(arg)?;
     let genotype: Genotype = text
         .parse()
         .with_context(|| format!("cannot read the genotype '{}'", text.trim()))?;
@@ -42,9 +41,20 @@ pub fn resolve_genotype(arg: &str, label: &str) -> Result<ResolvedGenotype> {
     })
 }
 
+/// Reads a genotype argument: the text itself, or the contents of a file of that name.
+pub fn genotype_text(arg: &str) -> Result<String> {
+    let path = Path::new(arg);
+    if !arg.trim_start().starts_with(['G', '|', '{']) && path.is_file() {
+        return std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    Ok(arg.to_string())
+}
+
 fn from_run(dir: &Path, label: &str) -> Result<ResolvedGenotype> {
-    let run = RunDir::open(dir)?;
-    let selections = read_selections(&run);
+    RunDir::open(dir)?;
+    let selections = RunReader::local(dir).selections()?;
     if selections.is_empty() {
         bail!(
             "{}: the run has no selections yet; derive a cell first with `darts-pt select --run {0} --method pt`",

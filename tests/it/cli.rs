@@ -403,8 +403,7 @@ fn demo_runs_end_to_end_and_prints_both_cells() {
     }
     assert!(text.contains("PT (acc without the op)"), "{text}");
     // Both selections are recorded in the run directory, with the genotypes printed.
-    let run = darts_pt::run::RunDir::open(&out_dir).unwrap();
-    let all = darts_pt::select::read_selections(&run);
+    let all = crate::common::selections(&out_dir);
     assert_eq!(
         all["magnitude"].genotype.as_deref(),
         Some(cell("magnitude:").as_str())

@@ -29,12 +29,11 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 /// A real run directory shared by the tests of one process: a short DARTS search of the NB201
 /// supernet on the bundled data, then magnitude and PT selections. Built once, on first use.
 pub fn tiny_nb201_run() -> &'static std::path::Path {
-    use darts_pt::config::{Method, Preset, SearchConfig};
+    use darts_pt::config::{Method, Preset, SearchConfig, SelectMethod};
     use darts_pt::device::{DeviceChoice, select};
     use darts_pt::job::Control;
-    use darts_pt::search::run_search;
-    use darts_pt::select::pt::Criterion;
-    use darts_pt::select::{SelectMethod, SelectRequest, run_select};
+    use darts_pt::search::{SearchStart, run_search};
+    use darts_pt::select::{SelectRequest, run_select};
     use darts_pt::space::SpaceId;
     use std::sync::OnceLock;
 
@@ -47,21 +46,17 @@ pub fn tiny_nb201_run() -> &'static std::path::Path {
         cfg.data.train_images = Some(1000);
         let device = select(DeviceChoice::Cpu).unwrap();
         let control = Control::new();
-        run_search(&cfg, &out, false, &device, &mut |_| {}, &control).expect("tiny search");
+        let start = SearchStart::New {
+            config: Box::new(cfg),
+            dir: out.clone(),
+        };
+        run_search(start, &device, &mut |_| {}, &control).expect("tiny search");
         for method in [SelectMethod::Magnitude, SelectMethod::Pt] {
-            let req = SelectRequest {
-                run: out.clone(),
-                method,
-                criterion: Criterion::Acc,
-                fixed_alpha: false,
-                resume: false,
-                out: None,
-                tune_epochs: Some(2),
-                seed: None,
-                table: None,
-            };
+            let mut req = SelectRequest::new(&out, method);
+            req.pt.tune_epochs = Some(2);
             run_select(&req, &device, &mut |_| {}, &control)
                 .expect("selection")
+                .finished()
                 .expect("not cancelled");
         }
         dir
@@ -94,4 +89,70 @@ pub fn checkpoint_contents(run: &std::path::Path) -> (Vec<(String, Vec<u8>)>, se
     let mut state = ckpt.state.clone();
     state.as_object_mut().unwrap().remove("elapsed");
     (tensors, state)
+}
+
+/// Every readable line of a JSON-lines file (none when it is missing).
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Vec<T> {
+    darts_pt::run::parse_jsonl(&std::fs::read(path).unwrap_or_default()).0
+}
+
+/// The selections recorded in a run directory.
+pub fn selections(
+    run: &std::path::Path,
+) -> std::collections::BTreeMap<String, darts_pt::run::SelectionRecord> {
+    darts_pt::run::RunReader::local(run)
+        .selections()
+        .expect("a readable selection.json")
+}
+
+/// `run.json` of a run directory.
+pub fn status(run: &std::path::Path) -> darts_pt::run::RunStatus {
+    darts_pt::run::RunReader::local(run)
+        .status()
+        .expect("a readable run.json")
+        .expect("a run.json")
+}
+
+/// Runs the test `name` of this binary (module path included) in a child process and asserts
+/// that it passes; returns true in that child, where the test does its work. Tests that
+/// compare runs bit for bit need the process's one random stream of the device to themselves,
+/// which the other tests of this binary, running in parallel threads, would draw from.
+pub fn in_own_process(name: &str) -> bool {
+    const CHILD: &str = "DARTS_PT_TEST_IN_OWN_PROCESS";
+    if std::env::var(CHILD).is_ok_and(|v| v == name) {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(CHILD, name)
+        .output()
+        .expect("the test binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{name} failed in its own process:\n{text}"
+    );
+    assert!(
+        text.contains("1 passed"),
+        "{name} did not run in its own process:\n{text}"
+    );
+    false
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

@@ -8,16 +8,22 @@ use darts_pt::experiment::{
     Arm, ExperimentRequest, Plan, chart, read_timings, run_experiment, search_dir, train_dir,
 };
 use darts_pt::job::Control;
-use darts_pt::run::RunDir;
-use darts_pt::select::read_selections;
+use darts_pt::run::RunReader;
 use darts_pt::space::SpaceId;
-use darts_pt::train::TrainResult;
+
+use crate::common::selections;
 
 #[test]
 fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");
-    let plan = Plan::new(SpaceId::Nb201, Preset::Tiny, DataConfig::default());
+    let mut plan = Plan::new(SpaceId::Nb201, Preset::Tiny, DataConfig::default());
+    // Smaller than the tiny preset: this checks the phases and the report, not the numbers.
+    (plan.search.channels, plan.search.epochs) = (4, 2);
+    plan.search.data.train_images = Some(400);
+    plan.search.pt.tune_epochs = Some(2);
+    (plan.train.channels, plan.train.epochs) = (4, 1);
+    plan.train.data.train_images = Some(1000);
     let req = ExperimentRequest {
         out: out.clone(),
         plan: plan.clone(),
@@ -38,21 +44,17 @@ fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
     assert_eq!(rows.len(), 3);
     for (row, arm) in rows.iter().zip(Arm::ALL) {
         assert_eq!((row.seed, row.arm), (5, arm));
-        let search = RunDir::open(&search_dir(&out, 5, arm.search_method())).unwrap();
-        let sel = &read_selections(&search)[arm.selection_label()];
+        let sel = &selections(&search_dir(&out, 5, arm.search_method()))[arm.selection_label()];
         assert_eq!(sel.search_method, arm.search_method().to_string());
         assert_eq!(Some(&row.genotype), sel.genotype.as_ref());
         assert_eq!(row.supernet_acc, sel.supernet_acc_after);
-        let trained = TrainResult::read(&train_dir(&out, 5, arm)).unwrap();
+        let trained = RunReader::local(&train_dir(&out, 5, arm)).result().unwrap();
         assert_eq!(trained.genotype, row.genotype);
         assert_eq!(trained.epochs, plan.train.epochs);
         assert_eq!(row.test_acc, Some(trained.final_test_acc));
         assert_eq!(row.params, Some(trained.params));
     }
-    assert!(
-        read_selections(&RunDir::open(&search_dir(&out, 5, Arm::Pt.search_method())).unwrap())
-            .contains_key("magnitude")
-    );
+    assert!(selections(&search_dir(&out, 5, Arm::Pt.search_method())).contains_key("magnitude"));
     let md = std::fs::read_to_string(&report).unwrap();
     for arm in Arm::ALL {
         assert!(

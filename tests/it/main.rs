@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod experiment;
+mod layering;
 mod networks;
 mod pt;
 mod search;

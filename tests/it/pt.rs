@@ -10,27 +10,48 @@ use std::sync::OnceLock;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 use darts_pt::checkpoint::Checkpoint;
-use darts_pt::config::{Method, Preset, SearchConfig};
+use darts_pt::config::{Criterion, Method, Preset, PtConfig, SearchConfig, SelectMethod};
 use darts_pt::data::{self, Augment, BatchRequest, Prefetcher};
 use darts_pt::device::{DeviceChoice, SelectedDevice, select};
 use darts_pt::genotype::Genotype;
-use darts_pt::job::Control;
+use darts_pt::job::{Control, End, JobOptions};
 use darts_pt::nn::bn::BnMode;
 use darts_pt::nn::params::named_tensors;
 use darts_pt::nn::supernet::{CellProjection, Mask, Supernet, WeightPlan, weight_plans};
 use darts_pt::optim::{Adam, Sgd};
-use darts_pt::run::RunDir;
+use darts_pt::run::{RunDir, RunReader};
 use darts_pt::search::steps::{DeviceBatch, detached_probs, weight_step};
 use darts_pt::search::{
-    SearchData, evaluate, init_supernet, load_search_data, restore_supernet, run_search,
+    EvalPass, PassSetup, SearchData, SearchStart, init_supernet, load_search_data,
+    restore_supernet, run_search,
 };
-use darts_pt::select::pt::{Criterion, EdgeOrder, PtJob, PtSettings, choose_removal};
-use darts_pt::select::{
-    SelectMethod, SelectRequest, genotype_from_projection, magnitude, read_selections, run_select,
-};
+use darts_pt::select::pt::{EdgeOrder, Pt, choose_removal};
+use darts_pt::select::{SelectRequest, genotype_from_projection, magnitude, run_select};
 use darts_pt::space::{CellType, DARTS_NODES, SpaceId, darts_node_edges, nb201_edges};
 
-use crate::common::tiny_nb201_run;
+use crate::common::{copy_dir, selections, tiny_nb201_run};
+
+/// A pass of `model` over the held-out half under `plans`.
+fn pass(
+    model: &Supernet,
+    plans: &[WeightPlan],
+    data: &SearchData,
+    setup: PassSetup<'_>,
+    dev: &Device,
+) -> (f64, f64) {
+    let probs = detached_probs(model);
+    EvalPass::new(model, &probs, plans, data, &data.alpha_half, setup, dev).run_blocking()
+}
+
+/// A pass setup of batch statistics (PT's scoring) with `augment`.
+fn scoring(batch_size: usize, augment: Option<(&Augment, u64)>) -> PassSetup<'_> {
+    PassSetup {
+        batch_size,
+        augment,
+        bn: BnMode::Batch,
+        prefetch: true,
+    }
+}
 
 fn cpu_device() -> SelectedDevice {
     select(DeviceChoice::Cpu).expect("the cpu device")
@@ -76,20 +97,6 @@ fn bits(t: &TensorData) -> Vec<u32> {
 /// Host copy of softmax(alpha) per cell type.
 fn probs_host(model: &Supernet) -> Vec<Vec<Vec<f32>>> {
     darts_pt::search::probabilities_host(model)
-}
-
-/// A copy of a (flat or nested) directory.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,18 +189,7 @@ fn pt_keeps_the_decisive_op_that_magnitude_drops() {
     let free = [CellProjection::new(6)];
     let score = |model: &Supernet, mask: Option<Mask>| {
         let plans = weight_plans(&free, 5, mask.map(|m| (CellType::Normal, m)));
-        evaluate(
-            model,
-            &detached_probs(model),
-            &plans,
-            &data,
-            &data.alpha_half,
-            250,
-            None,
-            BnMode::Batch,
-            &dev,
-        )
-        .1
+        pass(model, &plans, &data, scoring(250, None), &dev).1
     };
     let base = score(&model, None);
     assert!(
@@ -217,29 +213,30 @@ fn pt_keeps_the_decisive_op_that_magnitude_drops() {
         cfg.alpha.eps,
         cfg.alpha.weight_decay,
     );
-    let job = PtJob {
-        cfg: &cfg,
-        space: &space,
-        data: &data,
-        device: &dev,
-        settings: PtSettings {
-            criterion: Criterion::Acc,
-            fixed_alpha: false,
-            order: EdgeOrder::Random,
-            seed: 5,
-            tune_epochs: 1,
-            proj_intv: 1,
-            eval_batch: 250,
-        },
-        run: &run,
-        label: "pt".into(),
+    let settings = PtConfig {
+        criterion: Criterion::Acc,
+        proj_intv: 1,
+        tune_epochs: Some(1),
+        seed: Some(5),
+        eval_batch_size: 250,
+        ..cfg.pt.clone()
     };
-    let (_, state) = job
-        .run(model, adam, None, &mut |_| {}, &Control::new(), &mut |_| {
-            Ok(())
-        })
-        .unwrap()
-        .expect("not cancelled");
+    let pt = Pt {
+        cfg: cfg.clone(),
+        space: space.clone(),
+        data: data.clone(),
+        device: dev.clone(),
+        settings,
+        order: EdgeOrder::Random,
+        run,
+        label: "pt".into(),
+        model,
+        adam,
+    };
+    let job = pt.into_job(None, JobOptions::default()).unwrap();
+    let End::Finished((_, state)) = job.run(&Control::new(), &mut |_| {}).unwrap() else {
+        panic!("PT did not finish");
+    };
     assert_eq!(state.op_decisions.len(), 6);
     let d = state
         .op_decisions
@@ -309,17 +306,9 @@ fn scoring_passes(
         .enumerate()
     {
         let plans = weight_plans(projections, ops, mask);
-        let (loss, acc) = evaluate(
-            model,
-            &probs,
-            &plans,
-            data,
-            &data.alpha_half,
-            64,
-            Some((&data.augment, 1000 + k as u64)),
-            BnMode::Batch,
-            dev,
-        );
+        let setup = scoring(64, Some((&data.augment, 1000 + k as u64)));
+        let (loss, acc) =
+            EvalPass::new(model, &probs, &plans, data, &data.alpha_half, setup, dev).run_blocking();
         assert!(loss.is_finite() && (0.0..=1.0).contains(&acc));
         losses.push(loss);
     }
@@ -327,8 +316,8 @@ fn scoring_passes(
 }
 
 fn restore(run: &Path) -> (SearchConfig, SearchData, Supernet, Device) {
+    let cfg = RunReader::local(run).search_config().unwrap();
     let run = RunDir::open(run).unwrap();
-    let cfg = SearchConfig::from_toml_file(&run.config()).unwrap();
     let data = load_search_data(&cfg.data).unwrap();
     let ckpt = Checkpoint::load(&run.checkpoint()).unwrap();
     let dev = Device::flex();
@@ -375,17 +364,11 @@ fn scoring_passes_leave_weights_and_running_stats_bit_identical() {
         // Not vacuous: the passes used batch statistics (eval mode gives another loss) and the
         // masks changed what was measured.
         let plans = weight_plans(&projections, space.num_ops(), None);
-        let (eval_loss, _) = evaluate(
-            &model,
-            &detached_probs(&model),
-            &plans,
-            &data,
-            &data.alpha_half,
-            64,
-            Some((&data.augment, 1000)),
-            BnMode::Eval,
-            &dev,
-        );
+        let setup = PassSetup {
+            bn: BnMode::Eval,
+            ..scoring(64, Some((&data.augment, 1000)))
+        };
+        let (eval_loss, _) = pass(&model, &plans, &data, setup, &dev);
         assert!(
             (eval_loss - losses[0]).abs() > 1e-6,
             "{name}: batch-statistics loss {} equals the running-statistics loss {eval_loss}",
@@ -427,19 +410,11 @@ fn fixed_alpha_pt_never_changes_alpha() {
     );
     assert_ne!(tuned, searched, "ordinary PT updates alpha while tuning");
 
-    let req = SelectRequest {
-        run: dir.clone(),
-        method: SelectMethod::Pt,
-        criterion: Criterion::Acc,
-        fixed_alpha: true,
-        resume: false,
-        out: None,
-        tune_epochs: Some(2),
-        seed: None,
-        table: None,
-    };
+    let mut req = SelectRequest::new(&dir, SelectMethod::Pt);
+    (req.pt.fixed_alpha, req.pt.tune_epochs) = (Some(true), Some(2));
     let outcome = run_select(&req, &cpu_device(), &mut |_| {}, &Control::new())
         .unwrap()
+        .finished()
         .expect("not cancelled");
     assert!(outcome.record.fixed_alpha && outcome.record.complete);
     assert_eq!(outcome.record.label, "pt-fixed-alpha");
@@ -488,20 +463,16 @@ fn tiny_darts_run() -> &'static Path {
         cfg.eval_each_epoch = false;
         let device = cpu_device();
         let control = Control::new();
-        run_search(&cfg, &out, false, &device, &mut |_| {}, &control).expect("tiny search");
-        let req = SelectRequest {
-            run: out.clone(),
-            method: SelectMethod::Pt,
-            criterion: Criterion::Acc,
-            fixed_alpha: false,
-            resume: false,
-            out: None,
-            tune_epochs: Some(1),
-            seed: None,
-            table: None,
+        let start = SearchStart::New {
+            config: Box::new(cfg),
+            dir: out.clone(),
         };
+        run_search(start, &device, &mut |_| {}, &control).expect("tiny search");
+        let mut req = SelectRequest::new(&out, SelectMethod::Pt);
+        req.pt.tune_epochs = Some(1);
         run_select(&req, &device, &mut |_| {}, &control)
             .expect("PT selection")
+            .finished()
             .expect("not cancelled");
         (dir, out)
     });
@@ -512,7 +483,7 @@ fn tiny_darts_run() -> &'static Path {
 fn darts_space_pt_keeps_two_distinct_inputs_per_node_and_records_every_decision() {
     let run = RunDir::open(tiny_darts_run()).unwrap();
     let space = SpaceId::Darts.space();
-    let all = read_selections(&run);
+    let all = selections(&run.root);
     let r = &all["pt"];
     assert!(r.complete);
     let cells = ["normal", "reduce"];
@@ -617,7 +588,7 @@ fn darts_space_pt_keeps_two_distinct_inputs_per_node_and_records_every_decision(
 #[test]
 fn nb201_selection_has_one_op_per_edge_consistent_with_its_scores() {
     let run = RunDir::open(tiny_nb201_run()).unwrap();
-    let all = read_selections(&run);
+    let all = selections(&run.root);
     let r = &all["pt"];
     assert!(r.complete);
     let g = Genotype::parse(r.genotype.as_ref().unwrap()).unwrap();

@@ -14,24 +14,29 @@ use std::time::{Duration, Instant};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use darts_pt::checkpoint::Checkpoint;
+use darts_pt::config::layers::{DataFlags, SearchFlags};
 use darts_pt::config::{Method, Preset, SearchConfig};
 use darts_pt::device::{DeviceChoice, SelectedDevice, select};
-use darts_pt::job::{Control, Event};
+use darts_pt::job::{Control, End, Event, Job, JobOptions};
 use darts_pt::nn::InputShape;
 use darts_pt::nn::bn::BnMode;
 use darts_pt::nn::params::{load_named, named_tensors, param_paths};
 use darts_pt::nn::supernet::{CellProjection, Supernet, WeightPlan, arch_weights, weight_plans};
 use darts_pt::optim::{Adam, GradSet, Sgd};
-use darts_pt::run::{AlphaRecord, MetricsRecord, RunDir, read_jsonl};
-use darts_pt::search::sgas::{self, SgasDecision};
+use darts_pt::run::{AlphaRecord, MetricsKind, MetricsRecord, RunState, SgasDecision};
+use darts_pt::search::sgas;
 use darts_pt::search::steps::{
-    DeviceBatch, alpha_step, alpha_step_second_order, cross_entropy, detached_probs,
+    DeviceBatch, Unrolled, alpha_step, alpha_step_second_order, cross_entropy, detached_probs,
     perturb_uniform, project_rows, unrolled_alpha_grad, weight_step,
 };
-use darts_pt::search::{checkpoint_projections, init_supernet, run_search, sdarts_epsilon};
+use darts_pt::search::{
+    SearchStart, checkpoint_projections, init_supernet, run_search, sdarts_epsilon, search_job,
+};
 use darts_pt::space::{DARTS8_OPS, Family, SpaceId, darts_node_edges};
 
-use crate::common::{checkpoint_contents, cpu, random_input, to_vec};
+use crate::common::{
+    checkpoint_contents, cpu, in_own_process, random_input, read_jsonl, status, to_vec,
+};
 
 fn cpu_device() -> SelectedDevice {
     select(DeviceChoice::Cpu).unwrap()
@@ -40,7 +45,7 @@ fn cpu_device() -> SelectedDevice {
 fn epoch_lines(run: &Path) -> Vec<MetricsRecord> {
     read_jsonl::<MetricsRecord>(&run.join("metrics.jsonl"))
         .into_iter()
-        .filter(|m| m.kind == "epoch")
+        .filter(|m| m.kind == MetricsKind::Epoch)
         .collect()
 }
 
@@ -67,7 +72,7 @@ fn a_tiny_nb201_search_on_the_bundled_data_lowers_the_training_loss_and_moves_al
     cfg.data.train_images = Some(640);
     cfg.seed = 3;
     let end = search_quietly(&cfg, &out);
-    assert_eq!(end, darts_pt::search::SearchEnd::Finished);
+    assert_eq!(end, End::Finished(()));
 
     let epochs = epoch_lines(&out);
     assert_eq!(epochs.len(), 3);
@@ -253,9 +258,12 @@ fn the_alpha_step_changes_only_alpha_and_the_weight_step_only_weights() {
         // work on copies with batch statistics, so weights and running statistics stay
         // bit-identical (the reference moves its weights in place and back, and its
         // train-mode forwards also update the running statistics, which never feed back).
-        alpha_step_second_order(
-            &mut model, &mut adam, &sgd, 3e-4, 0.025, 0.01, &train, &valid, &plans,
-        );
+        let u = Unrolled {
+            alpha_lr: 3e-4,
+            xi: 0.025,
+            r0: 0.01,
+        };
+        alpha_step_second_order(&mut model, &mut adam, &sgd, u, &train, &valid, &plans);
         let s3 = snapshot(&model);
         let d = diff(&s2, &s3);
         assert_eq!(
@@ -353,7 +361,6 @@ fn alpha_grad(model: &Supernet, loss: Tensor<1>) -> (Vec<f64>, burn::tensor::Gra
 /// the host: w' = w - xi (mu m + grad_w L_train + lambda w); v = grad_w' L_val(w'); r = r0/|v|;
 /// g = grad_alpha L_val(w') - xi (grad_alpha L_train(w + r v) - grad_alpha L_train(w - r v)) / 2r.
 /// Returns (g, the first term alone, L_val(w')).
-#[allow(clippy::too_many_arguments)]
 fn darts2_by_hand(
     model: &Supernet,
     sgd: &Sgd,
@@ -691,7 +698,11 @@ fn a_tiny_sgas_search_decides_on_schedule_grows_the_batch_and_never_undoes_a_dec
             snapshots.push((*epoch, checkpoint_projections(&ckpt).unwrap()));
         }
     };
-    run_search(&cfg, &out, false, &cpu_device(), &mut sink, &Control::new()).unwrap();
+    let start = SearchStart::New {
+        config: Box::new(cfg),
+        dir: out.clone(),
+    };
+    run_search(start, &cpu_device(), &mut sink, &Control::new()).unwrap();
     let final_ckpt = Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
     snapshots.push((5, checkpoint_projections(&final_ckpt).unwrap()));
 
@@ -758,8 +769,12 @@ fn a_tiny_sgas_search_decides_on_schedule_grows_the_batch_and_never_undoes_a_dec
 }
 
 /// A fresh search on the CPU device, events ignored, to its end.
-fn search_quietly(cfg: &SearchConfig, out: &Path) -> darts_pt::search::SearchEnd {
-    run_search(cfg, out, false, &cpu_device(), &mut |_| {}, &Control::new()).unwrap()
+fn search_quietly(cfg: &SearchConfig, out: &Path) -> End<()> {
+    let start = SearchStart::New {
+        config: Box::new(cfg.clone()),
+        dir: out.to_path_buf(),
+    };
+    run_search(start, &cpu_device(), &mut |_| {}, &Control::new()).unwrap()
 }
 
 /// `search` arguments for a tiny NB201 run: 640 images, 5 steps of 64 per epoch, a metrics
@@ -832,9 +847,10 @@ fn a_search_killed_part_way_and_resumed_ends_bit_identical_to_an_uninterrupted_o
         .unwrap();
     let started = Instant::now();
     loop {
-        let epoch = RunDir::open(&killed)
+        let epoch = darts_pt::run::RunReader::local(&killed)
+            .status()
             .ok()
-            .and_then(|r| r.read_status())
+            .flatten()
             .map_or(0, |s| s.epoch);
         if epoch >= 1 {
             break;
@@ -847,13 +863,13 @@ fn a_search_killed_part_way_and_resumed_ends_bit_identical_to_an_uninterrupted_o
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL: no handler runs, nothing is flushed or saved.
-    let status = child.wait().unwrap();
+    let exit = child.wait().unwrap();
     {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(9), "{status:?}");
+        assert_eq!(exit.signal(), Some(9), "{exit:?}");
     }
-    let st = RunDir::open(&killed).unwrap().read_status().unwrap();
-    assert_eq!(st.state, "running", "killed before the end");
+    let st = status(&killed);
+    assert_eq!(st.state, RunState::Running, "killed before the end");
     assert!(st.epoch < 3);
 
     let (ok, err) = run_cli(&[
@@ -915,4 +931,115 @@ fn resuming_from_a_truncated_checkpoint_fails_with_a_message_naming_the_file() {
     // Not loaded, and nothing rewritten: the file and the records are as they were.
     assert_eq!(std::fs::read(&path).unwrap(), cut);
     assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics);
+}
+
+/// Names of this process's threads (Linux).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Steps `job` to its end from a plain loop on this thread, checking that no step runs more
+/// than one training step and that no batch thread is started; cancels it once `cancel_at`
+/// training steps are done. Returns the end and the training steps seen.
+fn step_by_step(mut job: Job<()>, cancel_at: Option<usize>) -> (End<()>, usize) {
+    let mut steps = 0;
+    loop {
+        let end = job.step();
+        let events = job.take_events();
+        let trained = events
+            .iter()
+            .filter(|e| matches!(e, Event::Step { .. }))
+            .count();
+        assert!(
+            trained <= 1,
+            "one call of step() ran {trained} training steps"
+        );
+        steps += trained;
+        assert!(
+            !thread_names().iter().any(|n| n.contains("prefetch")),
+            "a batch thread was started: {:?}",
+            thread_names()
+        );
+        if Some(steps) == cancel_at {
+            job.cancel();
+        }
+        if let Some(end) = end {
+            return (end.unwrap(), steps);
+        }
+    }
+}
+
+#[test]
+fn a_search_stepped_from_a_plain_loop_without_threads_reaches_the_clis_checkpoint() {
+    let name =
+        "search::a_search_stepped_from_a_plain_loop_without_threads_reaches_the_clis_checkpoint";
+    if !in_own_process(name) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (by_cli, stepped) = (dir.path().join("cli"), dir.path().join("stepped"));
+    let (ok, err) = run_cli(&tiny_search_args(&by_cli, 640, 2));
+    assert!(ok, "{err}");
+
+    // The same flags, resolved by the library as the CLI resolves them.
+    let flags = SearchFlags {
+        space: Some(SpaceId::Nb201),
+        method: Some(Method::Darts),
+        preset: Some(Preset::Tiny),
+        data: DataFlags {
+            train_images: Some(640),
+            ..DataFlags::default()
+        },
+        epochs: Some(2),
+        log_every: Some(2),
+        seed: Some(11),
+        device: Some(DeviceChoice::Cpu),
+        ..SearchFlags::default()
+    };
+    let config = SearchConfig::resolve(None, &flags).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(by_cli.join("config.toml")).unwrap(),
+        config.to_toml()
+    );
+    let inline = JobOptions { prefetch: false };
+    // Stepped and cancelled in the second epoch (5 steps per epoch) ...
+    let start = SearchStart::New {
+        config: Box::new(config),
+        dir: stepped.clone(),
+    };
+    let job = search_job(start, &cpu_device(), inline).unwrap();
+    let (end, first) = step_by_step(job, Some(7));
+    assert_eq!(end, End::Interrupted { epoch: 1, step: 2 });
+    assert_eq!(first, 7);
+    // ... then resumed by a second job, stepped to the end.
+    let start = SearchStart::Resume {
+        dir: stepped.clone(),
+    };
+    let job = search_job(start, &cpu_device(), inline).unwrap();
+    let (end, rest) = step_by_step(job, None);
+    assert_eq!((end, first + rest), (End::Finished(()), 10));
+
+    let (ta, sa) = checkpoint_contents(&by_cli);
+    let (tb, sb) = checkpoint_contents(&stepped);
+    assert_eq!(ta.len(), tb.len());
+    for ((ka, va), (kb, vb)) in ta.iter().zip(&tb) {
+        assert_eq!(ka, kb);
+        assert!(va == vb, "tensor {ka} differs from the CLI's run");
+    }
+    assert_eq!(sa, sb);
+    assert_eq!(
+        metrics_without_timing(&by_cli),
+        metrics_without_timing(&stepped)
+    );
+    assert_eq!(
+        read_jsonl::<AlphaRecord>(&by_cli.join("alpha.jsonl")),
+        read_jsonl::<AlphaRecord>(&stepped.join("alpha.jsonl"))
+    );
+    assert_eq!(status(&stepped).state, RunState::Finished);
 }

@@ -10,24 +10,27 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use darts_pt::checkpoint::Checkpoint;
-use darts_pt::config::SearchConfig;
+use darts_pt::config::Criterion;
 use darts_pt::genotype::Nb201Genotype;
 use darts_pt::nn::bn::BnMode;
 use darts_pt::nn::supernet::{Mask, weight_plans};
-use darts_pt::run::{AlphaRecord, MetricsRecord, RunDir, RunStatus, read_jsonl};
+use darts_pt::run::LocalFiles;
+use darts_pt::run::{AlphaRecord, MetricsRecord, RunDir, RunReader, RunState};
 use darts_pt::search::steps::detached_probs;
-use darts_pt::search::{checkpoint_projections, evaluate, load_search_data, restore_supernet};
-use darts_pt::select::pt::{Criterion, choose_op};
-use darts_pt::select::read_selections;
+use darts_pt::search::{
+    EvalPass, PassSetup, checkpoint_projections, load_search_data, restore_supernet,
+};
+use darts_pt::select::pt::choose_op;
 use darts_pt::space::CellType;
 use darts_pt::studio::colormap::scale_color;
-use darts_pt::studio::files::LocalFiles;
 use darts_pt::studio::heatmap::Renderer;
-use darts_pt::studio::record::RunRecord;
+use darts_pt::studio::record::{AlphaRange, RunRecord};
 use darts_pt::studio::screenshot::settle;
 use darts_pt::studio::{Panel, StudioApp, StudioOptions, gpu};
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
+
+use crate::common::{read_jsonl, status};
 
 /// The run the studio tests open: the shared fixture's tiny NB201 search and its magnitude
 /// and PT selections, made by the CLI in a child process on one CPU thread. burn's CPU backend
@@ -160,18 +163,18 @@ fn close(a: egui::Color32, b: [u8; 4], tol: i32) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_vulkan),
+    ignore = "needs a Vulkan driver (mesa-vulkan-drivers: lavapipe)"
+)]
 fn studio_panels_show_the_tiny_run() {
     let run = studio_run();
     let dir = RunDir::open(run).unwrap();
     let alphas: Vec<AlphaRecord> = read_jsonl(&dir.alpha());
     let metrics: Vec<MetricsRecord> = read_jsonl(&dir.metrics());
-    let selections = read_selections(&dir);
-    let table = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/nb201/nats_bench_tss_200ep.csv"
-    ));
+    let selections = crate::common::selections(run);
     // No NAS-Bench-201 table here, so the snapshots do not depend on having one; the lookup is
-    // checked below in a window of its own.
+    // checked by a test of its own.
     let mut h = harness(StudioOptions {
         runs: vec![run.to_path_buf()],
         panel: Some(Panel::Cell),
@@ -249,31 +252,6 @@ fn studio_panels_show_the_tiny_run() {
         assert!(has_label(&h, &label), "PT's cell lacks {label}");
     }
     snapshot(&mut h, "studio_selection", &[]);
-    if table.exists() {
-        let mut t = harness(StudioOptions {
-            runs: vec![run.to_path_buf()],
-            panel: Some(Panel::Selection),
-            table: Some(table.to_path_buf()),
-            ..Default::default()
-        });
-        settle(&mut t).unwrap();
-        let nb = darts_pt::lookup::Nb201Table::load(table).unwrap();
-        for g in [&ga, &gb] {
-            let entry = nb.query(g).unwrap();
-            assert!(has_label(
-                &t,
-                &format!(
-                    "{:.2}% (rank {} of {})",
-                    entry.cifar10, entry.rank_cifar10, entry.total
-                )
-            ));
-        }
-    } else {
-        eprintln!(
-            "NB201 table not found at {}: lookup not checked",
-            table.display()
-        );
-    }
     h.get_by_label("next ▶").click();
     h.run_ok();
     assert!(has_label_containing(&h, &format!("decision 2 of {n}")));
@@ -281,7 +259,7 @@ fn studio_panels_show_the_tiny_run() {
     // Perturbation: the supernet's accuracy with and without an operation, as the library
     // computes it with PT's own mask.
     open_panel(&mut h, "Perturbation", Panel::Perturbation);
-    let cfg = SearchConfig::from_toml_file(&dir.config()).unwrap();
+    let cfg = RunReader::local(run).search_config().unwrap();
     let data = load_search_data(&cfg.data).unwrap();
     let device = burn::tensor::Device::flex();
     let ckpt = Checkpoint::load(&dir.checkpoint()).unwrap();
@@ -290,18 +268,17 @@ fn studio_panels_show_the_tiny_run() {
     let images = data.alpha_half.len().min(1000);
     let acc = |mask: Option<(CellType, Mask)>| {
         let plans = weight_plans(&proj, 5, mask);
-        let (_, a) = evaluate(
-            &model,
-            &detached_probs(&model),
-            &plans,
-            &data,
-            &data.alpha_half[..images],
-            cfg.batch_size,
-            None,
-            BnMode::Batch,
-            &device,
-        );
-        a
+        let setup = PassSetup {
+            batch_size: cfg.batch_size,
+            augment: None,
+            bn: BnMode::Batch,
+            prefetch: true,
+        };
+        let probs = detached_probs(&model);
+        let half = &data.alpha_half[..images];
+        EvalPass::new(&model, &probs, &plans, &data, half, setup, &device)
+            .run_blocking()
+            .1
     };
     let base = acc(None);
     assert!(
@@ -463,6 +440,43 @@ fn files_of(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    any(not(has_vulkan), not(has_nb201_table)),
+    ignore = "needs a Vulkan driver (lavapipe) and ../shared/nb201/nats_bench_tss_200ep.csv"
+)]
+fn studio_looks_the_selected_cells_up_in_nas_bench_201() {
+    let run = studio_run();
+    let table = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/nb201/nats_bench_tss_200ep.csv"
+    ));
+    let selections = crate::common::selections(run);
+    let mut t = harness(StudioOptions {
+        runs: vec![run.to_path_buf()],
+        panel: Some(Panel::Selection),
+        table: Some(table.to_path_buf()),
+        ..Default::default()
+    });
+    settle(&mut t).unwrap();
+    let nb = darts_pt::lookup::Nb201Table::load(table).unwrap();
+    for label in ["magnitude", "pt"] {
+        let g = Nb201Genotype::parse_arch(selections[label].genotype.as_ref().unwrap()).unwrap();
+        let entry = nb.query(&g).unwrap();
+        assert!(has_label(
+            &t,
+            &format!(
+                "{:.2}% (rank {} of {})",
+                entry.cifar10, entry.rank_cifar10, entry.total
+            )
+        ));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(has_vulkan),
+    ignore = "needs a Vulkan driver (mesa-vulkan-drivers: lavapipe)"
+)]
 fn studio_search_writes_the_cli_layout_and_cancel_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let gui = tmp.path().join("gui");
@@ -506,16 +520,13 @@ fn studio_search_writes_the_cli_layout_and_cancel_resumes() {
         std::fs::read_to_string(a.config()).unwrap(),
         std::fs::read_to_string(b.config()).unwrap()
     );
-    let status: RunStatus = a.read_status().unwrap();
-    assert_eq!(
-        (status.state.as_str(), status.epoch, status.epochs),
-        ("finished", 1, 1)
-    );
+    let st = status(&gui);
+    assert_eq!((st.state, st.epoch, st.epochs), (RunState::Finished, 1, 1));
     let ma: Vec<MetricsRecord> = read_jsonl(&a.metrics());
     let mb: Vec<MetricsRecord> = read_jsonl(&b.metrics());
     let shape = |m: &[MetricsRecord]| {
         m.iter()
-            .map(|r| (r.kind.clone(), r.epoch, r.step))
+            .map(|r| (r.kind, r.epoch, r.step))
             .collect::<Vec<_>>()
     };
     assert_eq!(shape(&ma), shape(&mb));
@@ -548,7 +559,7 @@ fn studio_search_writes_the_cli_layout_and_cancel_resumes() {
     let outcome = wait_for_job(&mut h, 1).unwrap();
     assert!(outcome.contains("cancelled"), "{outcome}");
     let c = RunDir::new(&cancelled);
-    assert_eq!(c.read_status().unwrap().state, "interrupted");
+    assert_eq!(status(&cancelled).state, RunState::Interrupted);
     assert!(c.checkpoint().exists());
     // The CLI continues it to the end.
     let out = cli(&[
@@ -563,8 +574,8 @@ fn studio_search_writes_the_cli_layout_and_cancel_resumes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let s = c.read_status().unwrap();
-    assert_eq!((s.state.as_str(), s.epoch), ("finished", 3));
+    let s = status(&cancelled);
+    assert_eq!((s.state, s.epoch), (RunState::Finished, 3));
     let epochs: Vec<usize> = read_jsonl::<AlphaRecord>(&c.alpha())
         .iter()
         .map(|a| a.epoch)
@@ -573,6 +584,10 @@ fn studio_search_writes_the_cli_layout_and_cancel_resumes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_vulkan),
+    ignore = "needs a Vulkan driver (mesa-vulkan-drivers: lavapipe)"
+)]
 fn studio_shows_what_is_wrong_with_a_damaged_run() {
     let tmp = tempfile::tempdir().unwrap();
     let broken = tmp.path().join("broken");
@@ -632,6 +647,10 @@ fn studio_shows_what_is_wrong_with_a_damaged_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_vulkan),
+    ignore = "needs a Vulkan driver (mesa-vulkan-drivers: lavapipe)"
+)]
 fn studio_screenshot_command_writes_pngs() {
     let run = studio_run();
     let tmp = tempfile::tempdir().unwrap();
@@ -656,13 +675,17 @@ fn studio_screenshot_command_writes_pngs() {
     assert_eq!(img.dimensions(), (1000, 700));
     let colours: std::collections::HashSet<[u8; 4]> = img.pixels().map(|p| p.0).collect();
     assert!(colours.len() > 50, "a nearly blank image");
+}
 
-    // The real window under Xvfb, captured by egui's viewport screenshot.
-    let has_xvfb = Command::new("xvfb-run").arg("--help").output().is_ok();
-    if !has_xvfb {
-        eprintln!("xvfb-run not installed: the window screenshot is not checked");
-        return;
-    }
+/// The real window under Xvfb, captured by egui's viewport screenshot.
+#[test]
+#[cfg_attr(
+    any(not(has_vulkan), not(has_xvfb)),
+    ignore = "needs a Vulkan driver (mesa-vulkan-drivers: lavapipe) and Xvfb (xvfb, xauth)"
+)]
+fn studio_screenshot_of_the_real_window() {
+    let run = studio_run();
+    let tmp = tempfile::tempdir().unwrap();
     let win = tmp.path().join("window.png");
     let out = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1400x900x24"])

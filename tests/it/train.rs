@@ -2,7 +2,6 @@
 //! mid-epoch interruption, the defining properties of drop path and of the auxiliary head, and
 //! the genotype sources of `train`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -10,24 +9,25 @@ use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use darts_pt::checkpoint::Checkpoint;
 use darts_pt::config::Preset;
+use darts_pt::config::TrainConfig;
 use darts_pt::device::{DeviceChoice, SelectedDevice, select};
 use darts_pt::genotype::Genotype;
-use darts_pt::job::Control;
+use darts_pt::job::{Control, End, Event, JobOptions};
 use darts_pt::nn::InputShape;
 use darts_pt::nn::bn::BnMode;
 use darts_pt::nn::darts_eval::{DartsNetwork, EvalForward, drop_path};
 use darts_pt::optim::{GradSet, Sgd};
-use darts_pt::run::{RunDir, read_jsonl};
+use darts_pt::run::{MetricsKind, RunReader, RunState, TrainRecord, TrainResult};
 use darts_pt::search::steps::cross_entropy;
-use darts_pt::select::read_selections;
 use darts_pt::space::SpaceId;
 use darts_pt::train::source::resolve_genotype;
 use darts_pt::train::{
-    HANG_AFTER_EPOCH_ENV, HANG_MARKER, TrainConfig, TrainEnd, TrainNetwork, TrainRecord,
-    TrainResult, eval_run, evaluate, load_train_data, run_train,
+    TrainNetwork, TrainStart, eval_run, evaluate, load_train_data, run_train, train_job,
 };
 
-use crate::common::{checkpoint_contents, cpu, random_input, tiny_nb201_run, to_vec};
+use crate::common::{
+    checkpoint_contents, cpu, random_input, read_jsonl, selections, status, tiny_nb201_run, to_vec,
+};
 
 /// NAS-Bench-201's best CIFAR-10 cell.
 const NB201_CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
@@ -46,9 +46,9 @@ fn tiny(space: SpaceId, genotype: &str) -> TrainConfig {
     c
 }
 
-fn finished(end: TrainEnd) -> TrainResult {
+fn finished(end: End<TrainResult>) -> TrainResult {
     match end {
-        TrainEnd::Finished(r) => r,
+        End::Finished(r) => r,
         other => panic!("training did not finish: {other:?}"),
     }
 }
@@ -60,7 +60,11 @@ fn tiny_retrain_on_the_bundled_data_is_far_above_chance() {
     let mut cfg = tiny(SpaceId::Nb201, NB201_CELL);
     cfg.epochs = 3;
     let device = cpu_device();
-    let r = finished(run_train(&cfg, &out, false, &device, &mut |_| {}, &Control::new()).unwrap());
+    let start = TrainStart::New {
+        config: Box::new(cfg),
+        dir: out.clone(),
+    };
+    let r = finished(run_train(start, &device, &mut |_| {}, &Control::new()).unwrap());
     eprintln!(
         "tiny NB201 retrain (C=8 N=1, 3 epochs on 2000 images): test accuracy {:.2}% (best {:.2}%) on {} test images",
         100.0 * r.final_test_acc,
@@ -73,7 +77,7 @@ fn tiny_retrain_on_the_bundled_data_is_far_above_chance() {
     // One epoch record per epoch, each tested; the best is the maximum of them.
     let epochs: Vec<TrainRecord> = read_jsonl::<TrainRecord>(&out.join("metrics.jsonl"))
         .into_iter()
-        .filter(|m| m.kind == "epoch")
+        .filter(|m| m.kind == MetricsKind::Epoch)
         .collect();
     assert_eq!(epochs.len(), 3);
     let accs: Vec<f64> = epochs.iter().map(|m| m.test_acc.unwrap()).collect();
@@ -86,15 +90,12 @@ fn tiny_retrain_on_the_bundled_data_is_far_above_chance() {
     // The learning rate follows the cosine from 0.1.
     assert_eq!(epochs[0].lr, 0.1);
     assert!((epochs[1].lr - 0.075).abs() < 1e-12);
-    let read = TrainResult::read(&out).unwrap();
+    let read = RunReader::local(&out).result().unwrap();
     assert_eq!(
         (read.final_test_acc, read.best_epoch, read.params),
         (r.final_test_acc, 3, r.params)
     );
-    assert_eq!(
-        RunDir::open(&out).unwrap().read_status().unwrap().state,
-        "finished"
-    );
+    assert_eq!(status(&out).state, RunState::Finished);
     // `eval` re-evaluates the checkpoint to the same figure.
     let e = eval_run(&out, None, &device).unwrap();
     assert_eq!(
@@ -116,7 +117,7 @@ fn metrics_without_timing(run: &Path) -> Vec<TrainRecord> {
 }
 
 fn result_without_timing(run: &Path) -> TrainResult {
-    let mut r = TrainResult::read(run).expect("result.json");
+    let mut r = RunReader::local(run).result().expect("result.json");
     r.elapsed = 0.0;
     r
 }
@@ -175,6 +176,9 @@ fn resume(out: &Path) -> String {
 
 #[test]
 fn train_killed_after_an_epoch_resumes_to_the_identical_result() {
+    if let Some(dir) = std::env::var_os(KILL_DIR) {
+        train_until_killed(dir.into());
+    }
     let bin = env!("CARGO_BIN_EXE_darts-pt");
     let dir = tempfile::tempdir().unwrap();
     let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
@@ -186,38 +190,25 @@ fn train_killed_after_an_epoch_resumes_to_the_identical_result() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // The same run, SIGKILLed right after the checkpoint of epoch 1.
-    let mut child = Command::new(bin)
-        .args(tiny_s2_args(&killed, 300, 3))
-        .env(HANG_AFTER_EPOCH_ENV, "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
+    // The same run, driven step by step by this test in a process of its own, which it
+    // SIGKILLs right after the checkpoint of epoch 1: a crash at a known point.
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "train::train_killed_after_an_epoch_resumes_to_the_identical_result",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(KILL_DIR, &killed)
+        .output()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        let done = line.contains(HANG_MARKER);
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    assert!(
-        seen.last().is_some_and(|l| l.contains(HANG_MARKER)),
-        "the process ended before the hook: {seen:?}"
-    );
-    child.kill().unwrap(); // SIGKILL: no handler runs, nothing is flushed or saved.
-    let status = child.wait().unwrap();
     {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(9), "{status:?}");
+        let text = String::from_utf8_lossy(&child.stderr);
+        assert_eq!(child.status.signal(), Some(9), "{:?}: {text}", child.status);
     }
-    let run = RunDir::open(&killed).unwrap();
-    let st = run.read_status().unwrap();
-    assert_eq!((st.state.as_str(), st.epoch), ("running", 1));
-    assert!(TrainResult::read(&killed).is_none());
+    let st = status(&killed);
+    assert_eq!((st.state, st.epoch), (RunState::Running, 1));
+    assert!(RunReader::local(&killed).result().is_none());
 
     let text = resume(&killed);
     assert!(text.contains("resuming at epoch 1/3"), "{text}");
@@ -226,9 +217,38 @@ fn train_killed_after_an_epoch_resumes_to_the_identical_result() {
     let m = metrics_without_timing(&killed);
     assert!(
         m.iter()
-            .filter(|r| r.kind == "epoch")
+            .filter(|r| r.kind == MetricsKind::Epoch)
             .all(|r| r.aux_loss.is_some())
     );
+}
+
+/// Where the test above, run as its own child, writes the run it kills.
+const KILL_DIR: &str = "DARTS_PT_TEST_KILL_DIR";
+
+/// The child's part of the test above: the tiny S2 training with the settings `train`
+/// resolves from `tiny_s2_args`, stepped until the checkpoint of epoch 1 is written (the same
+/// step marks the run as running), then SIGKILLed: no handler runs, nothing more is written.
+fn train_until_killed(dir: std::path::PathBuf) -> ! {
+    let mut cfg = tiny(
+        SpaceId::S2,
+        &S2_CELL.parse::<Genotype>().unwrap().to_string(),
+    );
+    cfg.genotype_source = "text".into();
+    (cfg.epochs, cfg.log_every, cfg.data.train_images) = (3, 1, Some(300));
+    let start = TrainStart::New {
+        config: Box::new(cfg),
+        dir,
+    };
+    let mut job = train_job(start, &cpu_device(), JobOptions::default()).unwrap();
+    loop {
+        let end = job.step();
+        for e in job.take_events() {
+            if let Event::Checkpoint { epoch: 1, .. } = e {
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            }
+        }
+        assert!(end.is_none(), "the run ended before epoch 1's checkpoint");
+    }
 }
 
 #[test]
@@ -253,7 +273,7 @@ fn train_interrupted_mid_epoch_resumes_to_the_identical_result() {
     let started = std::time::Instant::now();
     while !read_jsonl::<TrainRecord>(&metrics)
         .iter()
-        .any(|m| m.epoch == 1 && m.kind == "step")
+        .any(|m| m.epoch == 1 && m.kind == MetricsKind::Step)
     {
         assert!(
             started.elapsed().as_secs() < 600,
@@ -267,8 +287,8 @@ fn train_interrupted_mid_epoch_resumes_to_the_identical_result() {
         .unwrap();
     assert!(sent.success());
     assert_eq!(child.wait().unwrap().code(), Some(130));
-    let st = RunDir::open(&cut).unwrap().read_status().unwrap();
-    assert_eq!((st.state.as_str(), st.epoch), ("interrupted", 1));
+    let st = status(&cut);
+    assert_eq!((st.state, st.epoch), (RunState::Interrupted, 1));
     let state = Checkpoint::load(&cut.join("checkpoint.safetensors"))
         .unwrap()
         .state;
@@ -475,7 +495,7 @@ impl burn::module::ModuleMapper for SetWeight {
 #[test]
 fn a_search_run_a_file_or_the_text_is_a_genotype_source() {
     let run = tiny_nb201_run();
-    let records = read_selections(&RunDir::open(run).unwrap());
+    let records = selections(run);
     for label in ["pt", "magnitude"] {
         let r = resolve_genotype(run.to_str().unwrap(), label).unwrap();
         assert_eq!(r.space, Some(SpaceId::Nb201));

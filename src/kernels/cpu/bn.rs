@@ -77,19 +77,25 @@ pub fn bn_stats(x: &[f32], n: usize, c: usize, hw: usize) -> (Vec<f32>, Vec<f32>
     stats.into_iter().unzip()
 }
 
-/// BatchNorm with batch statistics: `(x - mean) / sqrt(var + eps) * gamma + beta`.
-#[allow(clippy::too_many_arguments)]
+/// The per-channel statistics a batch is normalised with, and BatchNorm's epsilon.
+#[derive(Clone, Copy, Debug)]
+pub struct Stats<'a> {
+    pub mean: &'a [f32],
+    pub var: &'a [f32],
+    pub eps: f32,
+}
+
+/// BatchNorm with batch statistics on `x` (`[n, c, hw]`):
+/// `(x - mean) / sqrt(var + eps) * gamma + beta`.
 pub fn bn_forward(
     x: &[f32],
-    n: usize,
     c: usize,
     hw: usize,
-    mean: &[f32],
-    var: &[f32],
+    stats: Stats<'_>,
     gamma: Option<&[f32]>,
     beta: Option<&[f32]>,
-    eps: f32,
 ) -> Vec<f32> {
+    let Stats { mean, var, eps } = stats;
     let mut y = vec![0.0f32; x.len()];
     y.par_chunks_mut(hw).enumerate().for_each(|(i, yp)| {
         let ch = i % c;
@@ -100,23 +106,20 @@ pub fn bn_forward(
             *o = v * scale + shift;
         }
     });
-    let _ = n;
     y
 }
 
 /// The per-channel sums BatchNorm's backward pass needs: `sum(gy)` (beta's gradient) and
 /// `sum(gy * xhat)` (gamma's gradient).
-#[allow(clippy::too_many_arguments)]
 pub fn bn_grad_sums(
     x: &[f32],
     gy: &[f32],
     n: usize,
     c: usize,
     hw: usize,
-    mean: &[f32],
-    var: &[f32],
-    eps: f32,
+    stats: Stats<'_>,
 ) -> Vec<(f32, f32)> {
+    let Stats { mean, var, eps } = stats;
     (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -135,20 +138,18 @@ pub fn bn_grad_sums(
 }
 
 /// BatchNorm backward with batch statistics: input gradient, and gamma/beta gradients.
-#[allow(clippy::too_many_arguments)]
 pub fn bn_backward(
     x: &[f32],
     gy: &[f32],
     n: usize,
     c: usize,
     hw: usize,
-    mean: &[f32],
-    var: &[f32],
+    stats: Stats<'_>,
     gamma: Option<&[f32]>,
-    eps: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Stats { mean, var, eps } = stats;
     let m = (n * hw) as f32;
-    let sums = bn_grad_sums(x, gy, n, c, hw, mean, var, eps);
+    let sums = bn_grad_sums(x, gy, n, c, hw, stats);
     let mut dx = vec![0.0f32; x.len()];
     dx.par_chunks_mut(hw).enumerate().for_each(|(i, dp)| {
         let ch = i % c;
@@ -184,11 +185,21 @@ mod tests {
         let gy = random(x.len(), 4);
         let loss = |x: &[f32], gamma: &[f32]| {
             let (m, v) = bn_stats(x, n, c, hw);
-            let y = bn_forward(x, n, c, hw, &m, &v, Some(gamma), Some(&beta), 1e-5);
+            let stats = Stats {
+                mean: &m,
+                var: &v,
+                eps: 1e-5,
+            };
+            let y = bn_forward(x, c, hw, stats, Some(gamma), Some(&beta));
             dot(&y, &gy)
         };
         let (m, v) = bn_stats(&x, n, c, hw);
-        let (dx, dgamma, dbeta) = bn_backward(&x, &gy, n, c, hw, &m, &v, Some(&gamma), 1e-5);
+        let stats = Stats {
+            mean: &m,
+            var: &v,
+            eps: 1e-5,
+        };
+        let (dx, dgamma, dbeta) = bn_backward(&x, &gy, n, c, hw, stats, Some(&gamma));
         let h = 1e-2f32;
         for i in [0, 7, 19, 33, 59] {
             let mut xp = x.clone();

@@ -17,6 +17,8 @@ impl<'a> Strided<'a> {
 
 /// `dst (m x n) = [dst +] lhs (m x k) * rhs (k x n)` with explicit row/column strides; the
 /// destination may have any strides (a transposed one, for instance).
+// A GEMM's own interface: three sizes, whether to accumulate, and each operand with its
+// strides, as the gemm crate takes them.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(super) fn matmul(

@@ -18,7 +18,7 @@ mod scratch;
 mod taps;
 mod wide;
 
-pub use bn::{bn_backward, bn_forward, bn_grad_sums, bn_stats};
+pub use bn::{Stats, bn_backward, bn_forward, bn_grad_sums, bn_stats};
 pub use conv::{conv_backward_input, conv_backward_weight, conv_forward};
 pub use geom::ConvGeom;
 pub use pool::{PoolGeom, pool_backward, pool_forward};

@@ -11,7 +11,7 @@ use crate::space::{Family, OpKind, SearchSpace};
 use crate::studio::cell::{self, CellView, state_name};
 use crate::studio::colormap::{self, ValueRange, op_color, op_short};
 use crate::studio::heatmap::{self, Heatmap};
-use crate::studio::record::{RunRecord, chosen_ops};
+use crate::studio::record::{AlphaRange, RunRecord, chosen_ops};
 
 /// The cell panel's own state.
 pub struct CellUi {

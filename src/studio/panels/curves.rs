@@ -5,18 +5,22 @@
 use egui::{Color32, Ui};
 use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, VLine};
 
-use crate::run::MetricsRecord;
+use crate::run::{MetricsKind, MetricsRecord};
 use crate::studio::record::RunRecord;
 
 /// Where a record sits on the epoch axis: search records by (epoch, step), PT's tuning records
 /// after the search's last epoch.
 fn x_of(m: &MetricsRecord, search_epochs: usize) -> f64 {
-    let frac = if m.kind == "epoch" || m.steps == 0 {
+    let frac = if m.kind == MetricsKind::Epoch || m.steps == 0 {
         1.0
     } else {
         m.step as f64 / m.steps as f64
     };
-    let base = if m.kind == "tune" { search_epochs } else { 0 };
+    let base = if m.kind == MetricsKind::Tune {
+        search_epochs
+    } else {
+        0
+    };
     (base + m.epoch) as f64 + frac
 }
 
@@ -95,7 +99,7 @@ pub fn points(
     let mut pts: Vec<[f64; 2]> = rec
         .metrics
         .iter()
-        .filter(|m| (m.kind == "tune") == tuning)
+        .filter(|m| (m.kind == MetricsKind::Tune) == tuning)
         .filter_map(|m| {
             let v = value(m)?;
             v.is_finite().then(|| [x_of(m, epochs), v])
@@ -161,7 +165,7 @@ fn plot(ui: &mut Ui, spec: &PlotSpec<'_>, runs: &[&RunRecord], series: &[Series]
                         );
                     }
                 }
-                let tuned = r.metrics.iter().any(|m| m.kind == "tune");
+                let tuned = r.metrics.iter().any(|m| m.kind == MetricsKind::Tune);
                 if let (true, Some(c)) = (tuned, &r.config) {
                     p.vline(
                         VLine::new("", c.epochs as f64)
@@ -250,15 +254,15 @@ mod tests {
 
     #[test]
     fn tuning_records_follow_the_search() {
-        let m = |kind: &str, epoch, step, steps| MetricsRecord {
-            kind: kind.into(),
+        let m = |kind: MetricsKind, epoch, step, steps| MetricsRecord {
+            kind,
             epoch,
             step,
             steps,
             ..Default::default()
         };
-        assert_eq!(x_of(&m("step", 1, 5, 10), 3), 1.5);
-        assert_eq!(x_of(&m("epoch", 1, 10, 10), 3), 2.0);
-        assert_eq!(x_of(&m("tune", 0, 10, 10), 3), 4.0);
+        assert_eq!(x_of(&m(MetricsKind::Step, 1, 5, 10), 3), 1.5);
+        assert_eq!(x_of(&m(MetricsKind::Epoch, 1, 10, 10), 3), 2.0);
+        assert_eq!(x_of(&m(MetricsKind::Tune, 0, 10, 10), 3), 4.0);
     }
 }

@@ -518,7 +518,7 @@ impl Perturbation {
         if accs.iter().all(Option::is_some) && !accs.is_empty() {
             let acc: Vec<f64> = accs.iter().map(|a| a.unwrap_or(f64::NAN)).collect();
             let loss = vec![0.0; acc.len()];
-            let pt = crate::select::pt::choose_op(crate::select::pt::Criterion::Acc, &acc, &loss);
+            let pt = crate::select::pt::choose_op(crate::config::Criterion::Acc, &acc, &loss);
             let mag = cell::dominant(&weights, &ops);
             ui.add_space(4.0);
             ui.label(

@@ -1,12 +1,12 @@
 //! The runs panel: open run directories (a path field, a directory browser that marks run
 //! directories, the recent list), compare open runs, and start a new search from a form whose
-//! fields are the CLI's `search` flags, resolved by the same function the CLI uses.
+//! fields are the `search` command's flags, resolved by the same library function.
 
 use std::path::{Path, PathBuf};
 
 use egui::{RichText, Ui};
 
-use crate::cli::{DeviceArgs, SearchArgs, resolve_search_config};
+use crate::config::layers::{DataFlags, SearchFlags};
 use crate::config::{Method, Preset, SearchConfig};
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::space::SpaceId;
@@ -90,47 +90,37 @@ impl SearchForm {
         )
     }
 
-    /// The CLI arguments this form stands for.
-    pub fn to_args(&self, compute: Compute) -> Result<SearchArgs, String> {
-        let out = self.out.trim();
-        if out.is_empty() {
-            return Err("give an output directory".into());
-        }
-        Ok(SearchArgs {
+    /// The settings this form gives, as flags would.
+    pub fn flags(&self, compute: Compute) -> Result<SearchFlags, String> {
+        Ok(SearchFlags {
             space: Some(self.space),
             method: Some(self.method),
             preset: Some(self.preset),
-            config: None,
-            source: crate::cli::DataArgs {
-                data: (!self.data.trim().is_empty()).then(|| PathBuf::from(self.data.trim())),
+            data: DataFlags {
+                path: (!self.data.trim().is_empty()).then(|| PathBuf::from(self.data.trim())),
                 dataset: None,
+                train_images: opt_num(&self.train_images, "train images")?,
             },
-            train_images: opt_num(&self.train_images, "train images")?,
             epochs: opt_num(&self.epochs, "epochs")?,
             seed: opt_num(&self.seed, "seed")?,
-            batch_size: None,
-            channels: None,
-            layers: None,
-            sgas_criterion: None,
-            log_every: None,
-            out: Some(PathBuf::from(out)),
-            resume: None,
-            device: DeviceArgs {
-                device: match compute {
-                    Compute::Cpu => DeviceChoice::Cpu,
-                    Compute::SharedGpu => DeviceChoice::Wgpu,
-                },
-            },
+            device: Some(match compute {
+                Compute::Cpu => DeviceChoice::Cpu,
+                Compute::SharedGpu => DeviceChoice::Wgpu,
+            }),
+            ..SearchFlags::default()
         })
     }
 
     /// The configuration and directory of the search, exactly as `darts-pt search` resolves
     /// the same flags.
     pub fn resolve(&self, compute: Compute) -> Result<(SearchConfig, PathBuf), String> {
-        let args = self.to_args(compute)?;
-        let cfg = resolve_search_config(&args).map_err(|e| format!("{e:#}"))?;
-        let out = args.out.unwrap_or_default();
-        Ok((cfg, out))
+        let out = self.out.trim();
+        if out.is_empty() {
+            return Err("give an output directory".into());
+        }
+        let cfg =
+            SearchConfig::resolve(None, &self.flags(compute)?).map_err(|e| format!("{e:#}"))?;
+        Ok((cfg, PathBuf::from(out)))
     }
 }
 
@@ -177,18 +167,30 @@ pub struct OpenRunRow<'a> {
     pub interrupted: bool,
 }
 
+/// What the panel shows of the app: its files, the recent list, the open runs, the jobs and
+/// whether the window's GPU can compute.
+pub struct RunsView<'a> {
+    pub files: &'a dyn Files,
+    pub recent: &'a RecentRuns,
+    pub open: &'a [OpenRunRow<'a>],
+    pub jobs: &'a [Job],
+    pub gpu_available: Option<&'a str>,
+}
+
 /// Draws the panel.
-#[allow(clippy::too_many_arguments)]
 pub fn ui(
     ui: &mut Ui,
     state: &mut RunsUi,
-    files: &dyn Files,
-    recent: &RecentRuns,
-    open: &[OpenRunRow<'_>],
-    jobs: &[Job],
+    view: RunsView<'_>,
     compute: &mut Compute,
-    gpu_available: Option<&str>,
 ) -> Vec<RunsAction> {
+    let RunsView {
+        files,
+        recent,
+        open,
+        jobs,
+        gpu_available,
+    } = view;
     let busy = jobs.iter().any(|j| !j.is_done());
     let mut actions = Vec::new();
     ui.columns(2, |cols| {
@@ -511,7 +513,8 @@ mod tests {
         assert_eq!(out, PathBuf::from("darts-pt-runs/nb201-darts-tiny"));
         let mut expect = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny);
         expect.epochs = 2;
-        expect.scale_sgas_schedule();
+        (expect.sgas.warmup, expect.sgas.decision_freq) =
+            crate::config::SgasConfig::schedule_for(2);
         expect.data.train_images = Some(300);
         expect.device = DeviceChoice::Cpu;
         assert_eq!(cfg, expect);

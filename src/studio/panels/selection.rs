@@ -9,8 +9,8 @@ use egui_plot::{Bar, BarChart, HLine, Plot};
 
 use crate::genotype::Genotype;
 use crate::lookup::{Nb201Entry, Nb201Table};
-use crate::select::SelectionRecord;
-use crate::select::pt::OpDecision;
+use crate::run::OpDecision;
+use crate::run::SelectionRecord;
 use crate::space::{CellType, Family, OpKind, SearchSpace};
 use crate::studio::cell::{self, CellView, edge_name};
 use crate::studio::colormap::{ValueRange, op_color, op_short};
@@ -27,7 +27,7 @@ pub struct SelectionUi {
     pub right: String,
     /// PT settings for a run started here.
     pub tune_epochs: Option<usize>,
-    pub criterion: crate::select::pt::Criterion,
+    pub criterion: crate::config::Criterion,
 }
 
 impl Default for SelectionUi {
@@ -38,14 +38,14 @@ impl Default for SelectionUi {
             left: "magnitude".into(),
             right: "pt".into(),
             tune_epochs: None,
-            criterion: crate::select::pt::Criterion::Acc,
+            criterion: crate::config::Criterion::Acc,
         }
     }
 }
 
 /// What the panel asks the app to do.
 pub enum SelectionAction {
-    Run(crate::select::SelectMethod),
+    Run(crate::config::SelectMethod),
 }
 
 /// The NAS-Bench-201 table, loaded in the background when configured.
@@ -83,7 +83,7 @@ impl SelectionUi {
                 .on_hover_text("DARTS's rule: keep the operations with the largest softmax(α)")
                 .clicked()
             {
-                action = Some(SelectionAction::Run(crate::select::SelectMethod::Magnitude));
+                action = Some(SelectionAction::Run(crate::config::SelectMethod::Magnitude));
             }
             if ui
                 .add_enabled(can, egui::Button::new("Run PT"))
@@ -91,7 +91,7 @@ impl SelectionUi {
                 .on_hover_text("perturbation-based selection: tune, mask, decide, repeat")
                 .clicked()
             {
-                action = Some(SelectionAction::Run(crate::select::SelectMethod::Pt));
+                action = Some(SelectionAction::Run(crate::config::SelectMethod::Pt));
             }
             let mut custom = self.tune_epochs.is_some();
             let c = ui.checkbox(&mut custom, "tuning epochs");
@@ -106,18 +106,18 @@ impl SelectionUi {
             }
             egui::ComboBox::new("pt-criterion", "PT's criterion")
                 .selected_text(match self.criterion {
-                    crate::select::pt::Criterion::Acc => "accuracy",
-                    crate::select::pt::Criterion::Loss => "loss",
+                    crate::config::Criterion::Acc => "accuracy",
+                    crate::config::Criterion::Loss => "loss",
                 })
                 .show_ui(ui, |ui| {
                     ui.selectable_value(
                         &mut self.criterion,
-                        crate::select::pt::Criterion::Acc,
+                        crate::config::Criterion::Acc,
                         "accuracy",
                     );
                     ui.selectable_value(
                         &mut self.criterion,
-                        crate::select::pt::Criterion::Loss,
+                        crate::config::Criterion::Loss,
                         "loss",
                     );
                 });

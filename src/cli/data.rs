@@ -1,5 +1,5 @@
-//! The `data` subcommands: look at a dataset before searching on it (`info`, `preview`),
-//! fetch one (`download`), and measure how fast batches are assembled (`bench`).
+//! `darts-pt data`: look at a dataset before searching on it (`info`, `preview`), fetch one
+//! (`download`), and measure how fast batches are assembled (`bench`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use super::{Dataset, DatasetKind, bench_loader, download, info, preview, render_text};
+use crate::data::{Dataset, DatasetKind, download, info, preview, render_text};
+use crate::job::batches::bench_loader;
 
 #[derive(Subcommand, Debug)]
 pub enum DataCommand {
@@ -106,7 +107,7 @@ pub struct BenchArgs {
     pub batches: usize,
 }
 
-pub fn data_command(cmd: &DataCommand) -> Result<()> {
+pub fn run(cmd: &DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Info(a) => {
             let ds = a.source.open()?;

@@ -1,25 +1,21 @@
-//! The `train` and `eval` subcommands: argument parsing and printing around [`run_train`] and
-//! [`eval_run`].
+//! `darts-pt train` and `darts-pt eval`: flags -> settings -> a training job driven to its
+//! end; the re-evaluation of a training run's checkpoint.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::source::resolve_genotype;
-use super::{TrainConfig, TrainEnd, eval_run, run_train};
-use crate::cli::{DataArgs, DeviceArgs};
-use crate::config::Preset;
+use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, parse};
+use crate::config::layers::TrainFlags;
+use crate::config::{Preset, TrainConfig};
 use crate::device::DeviceChoice;
-use crate::job::Control;
+use crate::job::End;
 use crate::progress::Progress;
+use crate::run::RunReader;
 use crate::space::SpaceId;
-
-/// Parses any value whose `FromStr` error is a message.
-pub(crate) fn parse<T: FromStr<Err = String>>(s: &str) -> Result<T, String> {
-    s.parse()
-}
+use crate::train::source::resolve_genotype;
+use crate::train::{TrainStart, eval_run, network, run_train};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -34,10 +30,14 @@ pub struct TrainArgs {
     /// (NAS-Bench-201 network). Taken from the run when --genotype is a run directory.
     #[arg(long, value_parser = parse::<SpaceId>)]
     pub space: Option<SpaceId>,
-    /// paper (DARTS: C=36 L=20, 600 epochs; NB201: C=16 N=5, 200 epochs), laptop (minutes per
-    /// epoch on a CPU) or tiny (seconds; tests).
-    #[arg(long, default_value = "paper", value_parser = parse::<Preset>)]
-    pub preset: Preset,
+    /// paper (DARTS: C=36 L=20, 600 epochs; NB201: C=16 N=5, 200 epochs; the default), laptop
+    /// (minutes per epoch on a CPU) or tiny (seconds; tests).
+    #[arg(long, value_parser = parse::<Preset>)]
+    pub preset: Option<Preset>,
+    /// A TOML file of settings (any subset of the keys of a training run's config.toml); it
+    /// overrides the preset, and the flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub source: DataArgs,
     /// Use only the first N training images (default: all of them, or the preset's).
@@ -65,7 +65,7 @@ pub struct TrainArgs {
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
     /// Continue the training run in this directory from its last checkpoint.
-    #[arg(long, conflicts_with_all = ["genotype", "space", "preset", "out"])]
+    #[arg(long, conflicts_with_all = ["genotype", "space", "preset", "config", "out"])]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -86,81 +86,65 @@ pub struct EvalArgs {
     pub device: DeviceArgs,
 }
 
-/// The training configuration: the preset of the space, the genotype, then the flags.
-pub fn resolve_train_config(args: &TrainArgs) -> Result<TrainConfig> {
-    let Some(arg) = &args.genotype else {
-        bail!("give --genotype TEXT|FILE|RUN_DIR");
-    };
-    let resolved = resolve_genotype(arg, &args.label)?;
-    let space = match (args.space, resolved.space) {
-        (Some(s), Some(r)) if s != r => {
-            bail!("--space {s} contradicts the run, which searched the {r} space")
+impl TrainArgs {
+    fn flags(&self) -> TrainFlags {
+        TrainFlags {
+            space: self.space,
+            preset: self.preset,
+            data: self.source.flags(self.train_images),
+            epochs: self.epochs,
+            seed: self.seed,
+            batch_size: self.batch_size,
+            channels: self.channels,
+            layers: self.layers,
+            log_every: self.log_every,
+            // `auto` is the flag's default: it does not replace a device the file names.
+            device: (self.device.device != DeviceChoice::Auto).then_some(self.device.device),
         }
-        (Some(s), _) | (None, Some(s)) => s,
-        (None, None) => bail!("give --space (darts, darts8, nb201, s1, s2, s3 or s4)"),
-    };
-    let mut cfg = TrainConfig::preset(space, args.preset);
-    cfg.genotype = resolved.genotype.to_string();
-    cfg.genotype_source = resolved.source;
-    args.source.apply(&mut cfg.data);
-    if let Some(n) = args.train_images {
-        cfg.data.train_images = Some(n);
     }
-    if let Some(e) = args.epochs {
-        cfg.epochs = e;
+
+    /// The settings of a new training run: the genotype's, then the preset, file and flags.
+    fn resolve(&self) -> Result<TrainConfig> {
+        let Some(arg) = &self.genotype else {
+            bail!("give --genotype TEXT|FILE|RUN_DIR");
+        };
+        let resolved = resolve_genotype(arg, &self.label)?;
+        let mut cfg = TrainConfig::resolve(self.config.as_deref(), &self.flags(), resolved.space)?;
+        cfg.genotype = resolved.genotype.to_string();
+        cfg.genotype_source = resolved.source;
+        cfg.validate()?;
+        network::parse_genotype(&cfg)?;
+        Ok(cfg)
     }
-    if let Some(s) = args.seed {
-        cfg.seed = s;
-    }
-    if let Some(b) = args.batch_size {
-        cfg.batch_size = b;
-    }
-    if let Some(c) = args.channels {
-        cfg.channels = c;
-    }
-    if let Some(l) = args.layers {
-        cfg.layers = l;
-    }
-    if let Some(k) = args.log_every {
-        cfg.log_every = k;
-    }
-    cfg.device = args.device.device;
-    cfg.validate()?;
-    super::network::parse_genotype(&cfg)?;
-    Ok(cfg)
 }
 
-/// `darts-pt train`.
-pub fn train_command(args: &TrainArgs) -> Result<()> {
-    let (cfg, dir, resume) = match &args.resume {
+pub fn train(args: &TrainArgs) -> Result<()> {
+    let (start, device) = match &args.resume {
         Some(dir) => {
-            let cfg = TrainConfig::from_toml_file(&dir.join("config.toml"))
+            let reader = RunReader::local(dir);
+            let cfg: TrainConfig = reader
+                .toml(&reader.dir.config())
                 .map_err(|e| anyhow::anyhow!("cannot resume {}: {e:#}", dir.display()))?;
-            (cfg, dir.clone(), true)
+            let start = TrainStart::Resume { dir: dir.clone() };
+            (start, args.device.select_or(cfg.device)?)
         }
         None => {
-            let cfg = resolve_train_config(args)?;
-            (cfg, args.out.clone().expect("clap requires --out"), false)
+            let config = args.resolve()?;
+            let device = args.device.select_or(config.device)?;
+            let dir = args.out.clone().expect("clap requires --out");
+            (
+                TrainStart::New {
+                    config: Box::new(config),
+                    dir,
+                },
+                device,
+            )
         }
     };
-    let choice = if resume && args.device.device == DeviceChoice::Auto {
-        cfg.device
-    } else {
-        args.device.device
-    };
-    let device = DeviceArgs { device: choice }.select()?;
-    let control = Control::new();
-    crate::cli::install_ctrl_c(&control);
+    let control = ctrl_c_control();
     let mut progress = Progress::new();
-    match run_train(
-        &cfg,
-        &dir,
-        resume,
-        &device,
-        &mut |e| progress.on_event(e),
-        &control,
-    )? {
-        TrainEnd::Finished(r) => {
+    match run_train(start, &device, &mut |e| progress.on_event(e), &control)? {
+        End::Finished(r) => {
             println!(
                 "final test accuracy {:.2}%, best {:.2}% (epoch {} of {}); {} parameters",
                 100.0 * r.final_test_acc,
@@ -171,13 +155,13 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
             );
             Ok(())
         }
-        TrainEnd::Interrupted { .. } => std::process::exit(130),
-        TrainEnd::Diverged { epoch } => bail!("training diverged in epoch {epoch}"),
+        End::Interrupted { .. } => std::process::exit(INTERRUPTED),
+        End::Diverged { epoch, step } => bail!("training diverged at epoch {epoch}, step {step}"),
     }
 }
 
 /// `darts-pt eval`.
-pub fn eval_command(args: &EvalArgs) -> Result<()> {
+pub fn eval(args: &EvalArgs) -> Result<()> {
     let device = args.device.select()?;
     let r = eval_run(&args.run, args.data.as_deref(), &device)?;
     if args.json {

@@ -1,12 +1,13 @@
-//! Every hyperparameter of search and selection in one serde struct, with the paper's values
-//! as defaults (spec sections 2 and 3), and the presets that scale them down for a CPU.
+//! The settings of a supernet search (spec section 2), with the paper's values as defaults.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
+use super::presets::{Preset, scale};
+use super::{DataConfig, PtConfig};
 use crate::device::DeviceChoice;
 use crate::space::{Family, SpaceId};
 
@@ -71,60 +72,6 @@ impl FromStr for Method {
                 format!("unknown method '{s}' (expected darts, darts2, sdarts-rs, sdarts-adv, sgas or fixed-alpha)")
             })
     }
-}
-
-/// A named set of sizes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Preset {
-    /// The paper's settings exactly.
-    Paper,
-    /// Scaled down to minutes on a laptop CPU.
-    Laptop,
-    /// The smallest useful run: seconds to a minute on a CPU; for demos and tests.
-    Tiny,
-}
-
-impl Preset {
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Paper => "paper",
-            Preset::Laptop => "laptop",
-            Preset::Tiny => "tiny",
-        }
-    }
-}
-
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "paper" => Ok(Preset::Paper),
-            "laptop" => Ok(Preset::Laptop),
-            "tiny" => Ok(Preset::Tiny),
-            _ => Err(format!(
-                "unknown preset '{s}' (expected paper, laptop or tiny)"
-            )),
-        }
-    }
-}
-
-/// Where the training data comes from.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DataConfig {
-    /// A dataset directory or file; absent means the bundled Fashion-MNIST subset.
-    pub path: Option<PathBuf>,
-    /// Overrides format detection: cifar10, cifar100, fashion-mnist, mnist, folder.
-    pub dataset: Option<String>,
-    /// Use only the first N training images (both search halves come from these).
-    pub train_images: Option<usize>,
 }
 
 /// Weight optimiser (SGD) settings.
@@ -205,9 +152,9 @@ impl Default for SdartsConfig {
 pub struct SgasConfig {
     /// Criterion 1 (importance x certainty) or 2 (also x stability).
     pub criterion: u8,
-    /// Epochs before the first decision.
+    /// Epochs before the first decision (scaled with `epochs` unless given).
     pub warmup: usize,
-    /// Epochs between decisions.
+    /// Epochs between decisions (scaled with `epochs` unless given).
     pub decision_freq: usize,
     /// Batch size added after each decision.
     pub batch_increase: usize,
@@ -227,32 +174,18 @@ impl Default for SgasConfig {
     }
 }
 
-/// PT (perturbation-based selection) settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PtConfig {
-    /// Tuning epochs between decisions.
-    pub proj_intv: usize,
-    /// Constant weight learning rate while tuning (the search lr / 10).
-    pub lr: f64,
-    /// Perturbation radius of SDARTS-RS+PT while tuning.
-    pub epsilon: f64,
-    /// Evaluation passes use the training augmentation and a fresh order each pass, as the
-    /// official code does; `false` scores on a fixed order without augmentation.
-    pub augment_eval: bool,
-    /// Batch size of evaluation passes (0 = the search batch size).
-    pub eval_batch_size: usize,
-}
-
-impl Default for PtConfig {
-    fn default() -> Self {
-        PtConfig {
-            proj_intv: 5,
-            lr: 0.0025,
-            epsilon: 0.3,
-            augment_eval: true,
-            eval_batch_size: 0,
+impl SgasConfig {
+    /// The paper's schedule fitted to an epoch budget, keeping its proportions (9 warm-up
+    /// epochs and 8 decisions 5 epochs apart within 50 epochs): (warmup, decision_freq).
+    pub fn schedule_for(epochs: usize) -> (usize, usize) {
+        if epochs >= 50 {
+            return (9, 5);
         }
+        let scale = epochs as f64 / 50.0;
+        (
+            ((9.0 * scale).round() as usize).max(1),
+            ((5.0 * scale).round() as usize).max(1),
+        )
     }
 }
 
@@ -276,6 +209,7 @@ pub struct SearchConfig {
     pub alpha: AlphaOptim,
     pub sdarts: SdartsConfig,
     pub sgas: SgasConfig,
+    /// The PT settings selections of this run start from (`select` can override them).
     pub pt: PtConfig,
     /// r = unrolled_r / ||v|| in the second-order Hessian-vector product.
     pub unrolled_r: f64,
@@ -292,88 +226,40 @@ impl Default for SearchConfig {
 }
 
 impl SearchConfig {
-    /// The settings of `preset` for a space and method.
+    /// The settings of `preset` for a space and method: the paper's values, sized by the
+    /// preset table.
     pub fn preset(space: SpaceId, method: Method, preset: Preset) -> Self {
-        let family = space.family();
+        let s = scale(preset, space.family());
         let mut c = SearchConfig {
             space,
             method,
             preset,
             seed: 0,
-            epochs: match family {
-                Family::Darts => 50,
-                Family::Nb201 => 100,
-            },
+            epochs: s.search.epochs,
             batch_size: 64,
-            channels: 16,
-            layers: match family {
-                Family::Darts => 8,
-                Family::Nb201 => 5,
+            channels: s.search.channels,
+            layers: s.search.layers,
+            data: DataConfig {
+                train_images: s.search.train_images,
+                ..DataConfig::default()
             },
-            data: DataConfig::default(),
             device: DeviceChoice::Auto,
             weights: WeightOptim::default(),
             alpha: AlphaOptim::default(),
             sdarts: SdartsConfig::default(),
             sgas: SgasConfig::default(),
-            pt: PtConfig::default(),
+            pt: PtConfig::preset(preset, space.family()),
             unrolled_r: 0.01,
-            log_every: 0,
+            log_every: s.search.log_every,
             eval_each_epoch: true,
         };
-        match preset {
-            Preset::Paper => {}
-            Preset::Laptop => {
-                c.channels = 8;
-                c.layers = match family {
-                    Family::Darts => 5,
-                    Family::Nb201 => 2,
-                };
-                c.epochs = match family {
-                    Family::Darts => 8,
-                    Family::Nb201 => 10,
-                };
-                c.data.train_images = Some(6000);
-                c.pt.proj_intv = 1;
-                c.log_every = 20;
-            }
-            Preset::Tiny => {
-                c.channels = match family {
-                    Family::Darts => 4,
-                    Family::Nb201 => 8,
-                };
-                c.layers = match family {
-                    Family::Darts => 5,
-                    Family::Nb201 => 1,
-                };
-                c.epochs = 3;
-                c.data.train_images = Some(2000);
-                c.pt.proj_intv = 1;
-                c.log_every = 5;
-            }
-        }
-        c.scale_sgas_schedule();
+        (c.sgas.warmup, c.sgas.decision_freq) = SgasConfig::schedule_for(c.epochs);
         c
     }
 
-    /// Fits SGAS's warm-up and decision interval to the epoch budget, keeping the paper's
-    /// proportions (9 warm-up + 8 decisions 5 epochs apart within 50 epochs).
-    pub fn scale_sgas_schedule(&mut self) {
-        if self.epochs >= 50 {
-            self.sgas.warmup = 9;
-            self.sgas.decision_freq = 5;
-        } else {
-            let scale = self.epochs as f64 / 50.0;
-            self.sgas.warmup = ((9.0 * scale).round() as usize).max(1);
-            self.sgas.decision_freq = ((5.0 * scale).round() as usize).max(1);
-        }
-    }
-
-    /// Reads a TOML file; keys left out take their defaults.
-    pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    /// Reads a run's `config.toml`; keys left out take their defaults.
+    pub fn from_toml_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        super::layers::read_toml(path)
     }
 
     pub fn to_toml(&self) -> String {
@@ -382,7 +268,6 @@ impl SearchConfig {
 
     /// Checks the values a user could get wrong.
     pub fn validate(&self) -> anyhow::Result<()> {
-        use anyhow::bail;
         if self.batch_size == 0 {
             bail!("batch_size must be positive");
         }
@@ -401,10 +286,7 @@ impl SearchConfig {
         if self.sgas.decision_freq == 0 {
             bail!("sgas.decision_freq must be at least 1");
         }
-        if self.pt.proj_intv == 0 {
-            bail!("pt.proj_intv must be at least 1");
-        }
-        Ok(())
+        self.pt.validate()
     }
 }
 
@@ -425,6 +307,15 @@ mod tests {
         assert_eq!((c.sgas.warmup, c.sgas.decision_freq), (9, 5));
         let nb = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Paper);
         assert_eq!((nb.epochs, nb.layers), (100, 5));
+    }
+
+    #[test]
+    fn sgas_schedule_keeps_the_papers_proportions() {
+        assert_eq!(SgasConfig::schedule_for(50), (9, 5));
+        assert_eq!(SgasConfig::schedule_for(100), (9, 5));
+        assert_eq!(SgasConfig::schedule_for(10), (2, 1));
+        assert_eq!(SgasConfig::schedule_for(25), (5, 3));
+        assert_eq!(SgasConfig::schedule_for(1), (1, 1));
     }
 
     #[test]

@@ -1,16 +1,14 @@
-//! The `experiment` subcommand.
+//! `darts-pt experiment`: flags -> an experiment plan from the preset table -> its phases.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use super::{ExperimentRequest, Plan, run_experiment};
-use crate::cli::{DataArgs, DeviceArgs};
+use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, parse};
 use crate::config::{DataConfig, Preset};
-use crate::job::Control;
+use crate::experiment::{ExperimentRequest, Plan, run_experiment};
 use crate::space::SpaceId;
-use crate::train::command::parse;
 
 #[derive(Subcommand, Debug)]
 pub enum ExperimentCommand {
@@ -60,11 +58,14 @@ pub struct PtVsMagnitudeArgs {
 }
 
 /// `darts-pt experiment ...`.
-pub fn experiment_command(cmd: &ExperimentCommand) -> Result<()> {
+pub fn run(cmd: &ExperimentCommand) -> Result<()> {
     let ExperimentCommand::PtVsMagnitude(args) = cmd;
     let device = args.device.select()?;
-    let mut data = DataConfig::default();
-    args.source.apply(&mut data);
+    let data = DataConfig {
+        path: args.source.data.clone(),
+        dataset: args.source.dataset.clone(),
+        train_images: None,
+    };
     let plan = Plan::new(args.space, args.preset, data);
     let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
     let mut command = format!(
@@ -91,14 +92,13 @@ pub fn experiment_command(cmd: &ExperimentCommand) -> Result<()> {
         report_only: args.report_only,
         command,
     };
-    let control = Control::new();
-    crate::cli::install_ctrl_c(&control);
+    let control = ctrl_c_control();
     match run_experiment(&req, &device, &control)? {
         Some(path) => {
             println!("{}", std::fs::read_to_string(&path).unwrap_or_default());
             println!("report: {}", path.display());
             Ok(())
         }
-        None => std::process::exit(130),
+        None => std::process::exit(INTERRUPTED),
     }
 }

@@ -1,13 +1,13 @@
-//! The settings of final training (spec section 4) in one serde struct, written as the run's
-//! `config.toml`, with presets: `paper` is the protocol of the papers, `laptop` and `tiny`
-//! scale it down for a CPU.
+//! The settings of final training (spec section 4), written as a training run's `config.toml`:
+//! the papers' protocols, sized by the preset table.
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DataConfig, Preset};
+use super::DataConfig;
+use super::presets::{Preset, scale};
 use crate::device::DeviceChoice;
 use crate::space::{Family, SpaceId};
 
@@ -109,78 +109,34 @@ impl TrainConfig {
     /// `laptop` and `tiny` keep each family's recipe and shrink the network and the epochs.
     pub fn preset(space: SpaceId, preset: Preset) -> Self {
         let family = space.family();
-        let mut c = match family {
-            Family::Darts => TrainConfig {
-                space,
-                preset,
-                genotype: String::new(),
-                genotype_source: String::new(),
-                seed: 0,
-                epochs: 600,
-                batch_size: 96,
-                channels: 36,
-                layers: 20,
-                auxiliary_weight: 0.4,
-                drop_path: 0.2,
-                cutout: true,
-                optim: TrainOptim::darts(),
-                data: DataConfig::default(),
-                device: DeviceChoice::Auto,
-                eval_batch_size: 256,
-                log_every: 0,
+        let s = scale(preset, family).train;
+        let darts = family == Family::Darts;
+        TrainConfig {
+            space,
+            preset,
+            genotype: String::new(),
+            genotype_source: String::new(),
+            seed: 0,
+            epochs: s.epochs,
+            batch_size: s.batch_size,
+            channels: s.channels,
+            layers: s.layers,
+            auxiliary_weight: if darts { 0.4 } else { 0.0 },
+            drop_path: if darts { 0.2 } else { 0.0 },
+            cutout: darts,
+            optim: if darts {
+                TrainOptim::darts()
+            } else {
+                TrainOptim::nb201()
             },
-            Family::Nb201 => TrainConfig {
-                space,
-                preset,
-                genotype: String::new(),
-                genotype_source: String::new(),
-                seed: 0,
-                epochs: 200,
-                batch_size: 256,
-                channels: 16,
-                layers: 5,
-                auxiliary_weight: 0.0,
-                drop_path: 0.0,
-                cutout: false,
-                optim: TrainOptim::nb201(),
-                data: DataConfig::default(),
-                device: DeviceChoice::Auto,
-                eval_batch_size: 256,
-                log_every: 0,
+            data: DataConfig {
+                train_images: s.train_images,
+                ..DataConfig::default()
             },
-        };
-        match (preset, family) {
-            (Preset::Paper, _) => {}
-            (Preset::Laptop, Family::Darts) => {
-                c.channels = 8;
-                c.layers = 5;
-                c.epochs = 10;
-                c.log_every = 20;
-            }
-            (Preset::Laptop, Family::Nb201) => {
-                c.channels = 8;
-                c.layers = 1;
-                c.epochs = 10;
-                c.batch_size = 96;
-                c.log_every = 20;
-            }
-            (Preset::Tiny, Family::Darts) => {
-                c.channels = 4;
-                c.layers = 3;
-                c.epochs = 2;
-                c.data.train_images = Some(2000);
-                c.log_every = 5;
-            }
-            (Preset::Tiny, Family::Nb201) => {
-                c.channels = 8;
-                c.layers = 1;
-                c.epochs = 2;
-                c.batch_size = 96;
-                c.data.train_images = Some(2000);
-                c.log_every = 5;
-            }
+            device: DeviceChoice::Auto,
+            eval_batch_size: 256,
+            log_every: s.log_every,
         }
-        c
     }
 
     /// Drop-path probability of an epoch: the linear ramp p * epoch / epochs of `train.py`.
@@ -191,11 +147,9 @@ impl TrainConfig {
         self.drop_path * epoch as f64 / self.epochs as f64
     }
 
-    /// Reads a TOML file; keys left out take their defaults.
+    /// Reads a run's `config.toml`; keys left out take their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        super::layers::read_toml(path)
     }
 
     pub fn to_toml(&self) -> String {

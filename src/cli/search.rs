@@ -1,0 +1,119 @@
+//! `darts-pt search`: flags -> settings -> a search job driven to its end.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, parse};
+use crate::config::layers::SearchFlags;
+use crate::config::{Method, Preset, SearchConfig};
+use crate::device::DeviceChoice;
+use crate::job::End;
+use crate::progress::Progress;
+use crate::run::RunReader;
+use crate::search::{SearchStart, run_search};
+use crate::space::SpaceId;
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Search space: darts (7 ops), darts8 (with none), nb201, s1, s2, s3, s4.
+    #[arg(long, value_parser = parse::<SpaceId>)]
+    pub space: Option<SpaceId>,
+    /// darts (first order), darts2 (second order), sdarts-rs, sdarts-adv, sgas, fixed-alpha.
+    #[arg(long, value_parser = parse::<Method>)]
+    pub method: Option<Method>,
+    /// paper (the spec's settings), laptop (minutes on a CPU) or tiny (seconds; demos, tests).
+    #[arg(long, value_parser = parse::<Preset>)]
+    pub preset: Option<Preset>,
+    /// A TOML file of settings (any subset of the keys of a run's config.toml); it overrides
+    /// the preset, and the flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DataArgs,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub train_images: Option<usize>,
+    /// Search epochs (SGAS's decision schedule is scaled to them).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of the initialisation, the data order and every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Initial channels C of the supernet.
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Cells L (DARTS family) or cells per stage N (NB201).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// SGAS criterion: 1 (importance x certainty) or 2 (also x stability).
+    #[arg(long)]
+    pub sgas_criterion: Option<u8>,
+    /// Write a metrics line every N steps as well as every epoch.
+    #[arg(long)]
+    pub log_every: Option<usize>,
+    /// The run directory to create.
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long, conflicts_with_all = ["space", "method", "preset", "config", "out"])]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+impl SearchArgs {
+    /// The flags as the library's settings layer.
+    pub fn flags(&self) -> SearchFlags {
+        SearchFlags {
+            space: self.space,
+            method: self.method,
+            preset: self.preset,
+            data: self.source.flags(self.train_images),
+            epochs: self.epochs,
+            seed: self.seed,
+            batch_size: self.batch_size,
+            channels: self.channels,
+            layers: self.layers,
+            sgas_criterion: self.sgas_criterion,
+            log_every: self.log_every,
+            // `auto` is the flag's default: it does not replace a device the file names.
+            device: (self.device.device != DeviceChoice::Auto).then_some(self.device.device),
+        }
+    }
+}
+
+pub fn run(args: &SearchArgs) -> Result<()> {
+    let (start, device) = match &args.resume {
+        Some(dir) => {
+            let cfg: SearchConfig = RunReader::local(dir)
+                .search_config()
+                .map_err(|e| anyhow::anyhow!("cannot resume {}: {e:#}", dir.display()))?;
+            let start = SearchStart::Resume { dir: dir.clone() };
+            (start, args.device.select_or(cfg.device)?)
+        }
+        None => {
+            let config = SearchConfig::resolve(args.config.as_deref(), &args.flags())?;
+            let device = args.device.select_or(config.device)?;
+            let dir = args.out.clone().expect("clap requires --out");
+            (
+                SearchStart::New {
+                    config: Box::new(config),
+                    dir,
+                },
+                device,
+            )
+        }
+    };
+    let control = ctrl_c_control();
+    let mut progress = Progress::new();
+    match run_search(start, &device, &mut |e| progress.on_event(e), &control)? {
+        End::Finished(()) => Ok(()),
+        End::Interrupted { .. } => std::process::exit(INTERRUPTED),
+        End::Diverged { epoch, step } => bail!("search diverged at epoch {epoch}, step {step}"),
+    }
+}

@@ -1,0 +1,193 @@
+//! Where everything of a run lives, and the only code that writes it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use super::events::RunEvent;
+use super::reader::RunReader;
+use super::records::{AlphaRecord, FORMAT, Position, RunStatus};
+use super::selection::SelectionRecord;
+use crate::checkpoint::write_atomic;
+
+/// The file that makes a directory a run.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// A run directory on disk:
+///
+/// ```text
+/// RUN/
+///   config.toml                  the resolved settings
+///   run.json                     format, kind, state (running, finished, ...), progress
+///   metrics.jsonl                one line per epoch (and every k steps; PT's tuning epochs)
+///   alpha.jsonl                  softmax(alpha) per cell type after each epoch (0 = init)
+///   events.jsonl                 start, decisions, interruptions, divergence, the end
+///   checkpoint.safetensors       the latest checkpoint, written atomically
+///   selection.json               every selection by label (magnitude, pt, ...)
+///   genotype-<label>.txt         each selection's genotype
+///   selection-<label>.safetensors  PT's checkpoint (the tuned supernet)
+///   result.json                  a finished training run's result
+/// ```
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RunDir { root: root.into() }
+    }
+
+    /// Creates a fresh run directory; refuses one that already holds a run.
+    pub fn create(root: &Path) -> Result<Self> {
+        let dir = RunDir::new(root);
+        if dir.config().exists() {
+            bail!(
+                "{} already holds a run; continue it with --resume {0} or choose another --out",
+                root.display()
+            );
+        }
+        fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+        Ok(dir)
+    }
+
+    /// Opens an existing run directory to continue or add to it: it must hold a run, in a
+    /// layout this build understands.
+    pub fn open(root: &Path) -> Result<Self> {
+        let dir = RunDir::new(root);
+        if !root.is_dir() {
+            bail!("{}: no such run directory", root.display());
+        }
+        if !dir.config().exists() {
+            bail!(
+                "{}: not a darts-pt run directory (no {CONFIG_FILE})",
+                root.display()
+            );
+        }
+        RunReader::local(root).status()?;
+        Ok(dir)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+    pub fn status(&self) -> PathBuf {
+        self.root.join("run.json")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+    pub fn alpha(&self) -> PathBuf {
+        self.root.join("alpha.jsonl")
+    }
+    pub fn events(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint.safetensors")
+    }
+    pub fn selections(&self) -> PathBuf {
+        self.root.join("selection.json")
+    }
+    pub fn selection_checkpoint(&self, label: &str) -> PathBuf {
+        self.root.join(format!("selection-{label}.safetensors"))
+    }
+    pub fn genotype(&self, label: &str) -> PathBuf {
+        self.root.join(format!("genotype-{label}.txt"))
+    }
+    pub fn result(&self) -> PathBuf {
+        self.root.join("result.json")
+    }
+
+    /// Writes the resolved settings.
+    pub fn write_config(&self, toml: &str) -> Result<()> {
+        write_atomic(&self.config(), toml.as_bytes())?;
+        Ok(())
+    }
+
+    /// Writes `run.json` in this build's layout.
+    pub fn write_status(&self, status: &RunStatus) -> Result<()> {
+        let status = RunStatus {
+            format: FORMAT,
+            ..status.clone()
+        };
+        self.write_json(&self.status(), &status)
+    }
+
+    /// Replaces a JSON file atomically.
+    pub fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<()> {
+        write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())?;
+        Ok(())
+    }
+
+    /// Appends one JSON line and flushes it, so readers (the studio) see it at once.
+    pub fn append<T: Serialize>(&self, path: &Path, value: &T) -> Result<()> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let mut line = serde_json::to_string(value)?;
+        line.push('\n');
+        f.write_all(line.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Appends a line to `events.jsonl`.
+    pub fn record(&self, event: &RunEvent) -> Result<()> {
+        self.append(&self.events(), event)
+    }
+
+    /// Adds (or replaces) a selection in `selection.json` and writes its genotype file.
+    pub fn write_selection(&self, rec: &SelectionRecord) -> Result<()> {
+        let mut all: BTreeMap<String, SelectionRecord> = RunReader::local(&self.root)
+            .selections()
+            .unwrap_or_default();
+        all.insert(rec.label.clone(), rec.clone());
+        self.write_json(&self.selections(), &all)?;
+        if let Some(g) = &rec.genotype {
+            write_atomic(&self.genotype(&rec.label), format!("{g}\n").as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Drops the records a process wrote after the checkpoint at (epoch, step) that a run
+    /// resumes from (a kill may leave some): later metrics lines and alpha records.
+    pub fn rewind(&self, epoch: usize, step: usize) -> Result<()> {
+        retain_lines::<Position>(&self.metrics(), |p| p.precedes(epoch, step))?;
+        retain_lines::<AlphaRecord>(&self.alpha(), |a| a.epoch <= epoch)
+    }
+
+    /// Removes the records of a run that restarts from its beginning.
+    pub fn clear_records(&self) {
+        for f in [self.metrics(), self.alpha(), self.events()] {
+            let _ = fs::remove_file(f);
+        }
+    }
+}
+
+/// Keeps the lines of a JSON-lines file that read as `T` and satisfy `keep`, byte for byte.
+fn retain_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    keep: impl Fn(&T) -> bool,
+) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = String::new();
+    for line in text.lines() {
+        if serde_json::from_str::<T>(line).is_ok_and(|v| keep(&v)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    write_atomic(path, out.as_bytes())?;
+    Ok(())
+}
