@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::job::Event;
-use crate::run::{MetricsKind, MetricsRecord};
+use crate::run::{MetricsKind, MetricsRecord, Started};
 
 /// Renders job events on stderr.
 pub struct Progress {
@@ -84,13 +84,13 @@ impl Progress {
             return;
         }
         match event {
-            Event::Started {
+            Event::Started(Started {
                 job,
                 run_dir,
                 start_epoch,
                 epochs,
                 ..
-            } => {
+            }) => {
                 if *start_epoch > 0 {
                     eprintln!("{job}: resuming at epoch {start_epoch}/{epochs} in {run_dir}");
                 } else {

@@ -7,9 +7,11 @@ use std::str::FromStr;
 use anyhow::Result;
 use clap::Args;
 
-use crate::config::layers::DataFlags;
+use crate::config::Preset;
+use crate::config::layers::{DataFlags, RunFlags};
 use crate::device::{self, DeviceChoice, SelectedDevice};
 use crate::job::Control;
+use crate::space::SpaceId;
 
 /// Parses any value whose `FromStr` error is a message (spaces, methods, presets, ...).
 pub fn parse<T: FromStr<Err = String>>(s: &str) -> Result<T, String> {
@@ -35,6 +37,59 @@ impl DataArgs {
             path: self.data.clone(),
             dataset: self.dataset.clone(),
             train_images,
+        }
+    }
+}
+
+/// The data and size flags a search and a retraining share; empty ones take the preset's (or
+/// the `--config` file's) value.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: DataArgs,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub train_images: Option<usize>,
+    /// Epochs (a search's SGAS decision schedule is scaled to them).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of the initialisation, the data order and every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Initial channels C.
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Cells L (DARTS family) or cells per stage N (NB201).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Write a metrics line every N steps as well as every epoch.
+    #[arg(long)]
+    pub log_every: Option<usize>,
+}
+
+impl RunArgs {
+    /// These flags with the command's space, preset and device.
+    pub fn flags(
+        &self,
+        space: Option<SpaceId>,
+        preset: Option<Preset>,
+        device: &DeviceArgs,
+    ) -> RunFlags {
+        RunFlags {
+            space,
+            preset,
+            data: self.source.flags(self.train_images),
+            epochs: self.epochs,
+            seed: self.seed,
+            batch_size: self.batch_size,
+            channels: self.channels,
+            layers: self.layers,
+            log_every: self.log_every,
+            // `auto` is the flag's default: it does not replace a device the file names.
+            device: (device.device != DeviceChoice::Auto).then_some(device.device),
         }
     }
 }

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, parse};
+use super::args::{DeviceArgs, INTERRUPTED, RunArgs, ctrl_c_control, parse};
 use crate::config::layers::SearchFlags;
 use crate::config::{Method, Preset, SearchConfig};
-use crate::device::DeviceChoice;
 use crate::job::End;
 use crate::progress::Progress;
 use crate::run::RunReader;
@@ -31,31 +30,10 @@ pub struct SearchArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[command(flatten)]
-    pub source: DataArgs,
-    /// Use only the first N training images.
-    #[arg(long)]
-    pub train_images: Option<usize>,
-    /// Search epochs (SGAS's decision schedule is scaled to them).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed of the initialisation, the data order and every random choice.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Images per step.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Initial channels C of the supernet.
-    #[arg(long)]
-    pub channels: Option<usize>,
-    /// Cells L (DARTS family) or cells per stage N (NB201).
-    #[arg(long)]
-    pub layers: Option<usize>,
+    pub run: RunArgs,
     /// SGAS criterion: 1 (importance x certainty) or 2 (also x stability).
     #[arg(long)]
     pub sgas_criterion: Option<u8>,
-    /// Write a metrics line every N steps as well as every epoch.
-    #[arg(long)]
-    pub log_every: Option<usize>,
     /// The run directory to create.
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
@@ -70,19 +48,9 @@ impl SearchArgs {
     /// The flags as the library's settings layer.
     pub fn flags(&self) -> SearchFlags {
         SearchFlags {
-            space: self.space,
+            run: self.run.flags(self.space, self.preset, &self.device),
             method: self.method,
-            preset: self.preset,
-            data: self.source.flags(self.train_images),
-            epochs: self.epochs,
-            seed: self.seed,
-            batch_size: self.batch_size,
-            channels: self.channels,
-            layers: self.layers,
             sgas_criterion: self.sgas_criterion,
-            log_every: self.log_every,
-            // `auto` is the flag's default: it does not replace a device the file names.
-            device: (self.device.device != DeviceChoice::Auto).then_some(self.device.device),
         }
     }
 }

@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, parse};
-use crate::config::layers::TrainFlags;
+use super::args::{DeviceArgs, INTERRUPTED, RunArgs, ctrl_c_control, parse};
 use crate::config::{Preset, TrainConfig};
-use crate::device::DeviceChoice;
 use crate::job::End;
 use crate::progress::Progress;
 use crate::run::RunReader;
@@ -39,28 +37,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[command(flatten)]
-    pub source: DataArgs,
-    /// Use only the first N training images (default: all of them, or the preset's).
-    #[arg(long)]
-    pub train_images: Option<usize>,
-    /// Training epochs (default: the preset's).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed of the initialisation, the image order, the augmentation and drop path.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Images per step (default: the preset's).
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Initial channels C.
-    #[arg(long)]
-    pub channels: Option<usize>,
-    /// Cells L (DARTS family) or cells per stage N (NB201).
-    #[arg(long)]
-    pub layers: Option<usize>,
-    /// Write a metrics line every N steps as well as every epoch.
-    #[arg(long)]
-    pub log_every: Option<usize>,
+    pub run: RunArgs,
     /// The run directory to create.
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
@@ -87,29 +64,14 @@ pub struct EvalArgs {
 }
 
 impl TrainArgs {
-    fn flags(&self) -> TrainFlags {
-        TrainFlags {
-            space: self.space,
-            preset: self.preset,
-            data: self.source.flags(self.train_images),
-            epochs: self.epochs,
-            seed: self.seed,
-            batch_size: self.batch_size,
-            channels: self.channels,
-            layers: self.layers,
-            log_every: self.log_every,
-            // `auto` is the flag's default: it does not replace a device the file names.
-            device: (self.device.device != DeviceChoice::Auto).then_some(self.device.device),
-        }
-    }
-
     /// The settings of a new training run: the genotype's, then the preset, file and flags.
     fn resolve(&self) -> Result<TrainConfig> {
         let Some(arg) = &self.genotype else {
             bail!("give --genotype TEXT|FILE|RUN_DIR");
         };
         let resolved = resolve_genotype(arg, &self.label)?;
-        let mut cfg = TrainConfig::resolve(self.config.as_deref(), &self.flags(), resolved.space)?;
+        let flags = self.run.flags(self.space, self.preset, &self.device);
+        let mut cfg = TrainConfig::resolve(self.config.as_deref(), &flags, resolved.space)?;
         cfg.genotype = resolved.genotype.to_string();
         cfg.genotype_source = resolved.source;
         cfg.validate()?;

@@ -162,11 +162,11 @@ impl DataFlags {
     }
 }
 
-/// The flags of a search (the `search` command's, or the studio's new-search form).
+/// The flags a search and a retraining share: which space and preset, the data, the sizes,
+/// the device.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct SearchFlags {
+pub struct RunFlags {
     pub space: Option<SpaceId>,
-    pub method: Option<Method>,
     pub preset: Option<Preset>,
     pub data: DataFlags,
     pub epochs: Option<usize>,
@@ -174,26 +174,40 @@ pub struct SearchFlags {
     pub batch_size: Option<usize>,
     pub channels: Option<usize>,
     pub layers: Option<usize>,
-    pub sgas_criterion: Option<u8>,
     pub log_every: Option<usize>,
     pub device: Option<DeviceChoice>,
 }
 
-impl SearchFlags {
+impl RunFlags {
     fn layer(&self) -> Layer {
         let mut l = Layer::flags();
         l.set("space", self.space)
-            .set("method", self.method)
             .set("preset", self.preset)
             .set("epochs", self.epochs)
             .set("seed", self.seed)
             .set("batch_size", self.batch_size)
             .set("channels", self.channels)
             .set("layers", self.layers)
-            .set("sgas.criterion", self.sgas_criterion)
             .set("log_every", self.log_every)
             .set("device", self.device);
         self.data.set_on(&mut l);
+        l
+    }
+}
+
+/// The flags of a search (the `search` command's, or the studio's new-search form).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchFlags {
+    pub run: RunFlags,
+    pub method: Option<Method>,
+    pub sgas_criterion: Option<u8>,
+}
+
+impl SearchFlags {
+    fn layer(&self) -> Layer {
+        let mut l = self.run.layer();
+        l.set("method", self.method)
+            .set("sgas.criterion", self.sgas_criterion);
         l
     }
 }
@@ -272,45 +286,13 @@ impl PtConfig {
     }
 }
 
-/// The flags of a retraining.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TrainFlags {
-    pub space: Option<SpaceId>,
-    pub preset: Option<Preset>,
-    pub data: DataFlags,
-    pub epochs: Option<usize>,
-    pub seed: Option<u64>,
-    pub batch_size: Option<usize>,
-    pub channels: Option<usize>,
-    pub layers: Option<usize>,
-    pub log_every: Option<usize>,
-    pub device: Option<DeviceChoice>,
-}
-
-impl TrainFlags {
-    fn layer(&self) -> Layer {
-        let mut l = Layer::flags();
-        l.set("space", self.space)
-            .set("preset", self.preset)
-            .set("epochs", self.epochs)
-            .set("seed", self.seed)
-            .set("batch_size", self.batch_size)
-            .set("channels", self.channels)
-            .set("layers", self.layers)
-            .set("log_every", self.log_every)
-            .set("device", self.device);
-        self.data.set_on(&mut l);
-        l
-    }
-}
-
 impl TrainConfig {
     /// A retraining's settings: the preset of the space, then `file`, then `flags`. `space`
     /// is the genotype's own when it names one (a search run does); the file and the flags may
     /// not contradict it.
     pub fn resolve(
         file: Option<&Path>,
-        flags: &TrainFlags,
+        flags: &RunFlags,
         genotype_space: Option<SpaceId>,
     ) -> Result<TrainConfig> {
         let file = file.map(Layer::file::<TrainConfig>).transpose()?;
@@ -342,9 +324,12 @@ mod tests {
     fn search_settings_take_the_preset_then_the_file_then_the_flags() {
         let dir = tempfile::tempdir().unwrap();
         let flags = SearchFlags {
-            space: Some(SpaceId::S2),
+            run: RunFlags {
+                space: Some(SpaceId::S2),
+                preset: Some(Preset::Laptop),
+                ..RunFlags::default()
+            },
             method: Some(Method::Sgas),
-            preset: Some(Preset::Laptop),
             ..SearchFlags::default()
         };
         let preset = SearchConfig::preset(SpaceId::S2, Method::Sgas, Preset::Laptop);
@@ -363,11 +348,14 @@ mod tests {
 
         // Flags win over the file.
         let over = SearchFlags {
-            epochs: Some(30),
-            seed: Some(9),
-            data: DataFlags {
-                train_images: Some(500),
-                ..DataFlags::default()
+            run: RunFlags {
+                epochs: Some(30),
+                seed: Some(9),
+                data: DataFlags {
+                    train_images: Some(500),
+                    ..DataFlags::default()
+                },
+                ..flags.run.clone()
             },
             ..flags.clone()
         };
@@ -397,7 +385,10 @@ mod tests {
             SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny)
         );
         let flags = SearchFlags {
-            preset: Some(Preset::Laptop),
+            run: RunFlags {
+                preset: Some(Preset::Laptop),
+                ..RunFlags::default()
+            },
             ..SearchFlags::default()
         };
         assert_eq!(
@@ -450,16 +441,16 @@ mod tests {
     fn train_settings_take_the_preset_then_the_file_then_the_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "epochs = 7\n[optim]\nlr = 0.05\n");
-        let flags = TrainFlags {
+        let flags = RunFlags {
             preset: Some(Preset::Tiny),
             epochs: Some(3),
-            ..TrainFlags::default()
+            ..RunFlags::default()
         };
         let c = TrainConfig::resolve(Some(&file), &flags, Some(SpaceId::Nb201)).unwrap();
         let preset = TrainConfig::preset(SpaceId::Nb201, Preset::Tiny);
         assert_eq!((c.epochs, c.optim.lr), (3, 0.05));
         assert_eq!((c.channels, c.optim.nesterov), (preset.channels, true));
-        let wrong = TrainFlags {
+        let wrong = RunFlags {
             space: Some(SpaceId::S2),
             ..flags
         };

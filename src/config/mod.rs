@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use layers::{Layer, SearchFlags, TrainFlags};
+pub use layers::{DataFlags, Layer, PtFlags, RunFlags, SearchFlags};
 pub use presets::{Preset, Scale};
 pub use pt::{Criterion, PtConfig, SelectMethod};
 pub use search::{AlphaOptim, Method, SdartsConfig, SearchConfig, SgasConfig, WeightOptim};

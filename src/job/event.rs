@@ -1,19 +1,13 @@
 //! What a job reports while it runs. The CLI turns events into progress bars, the studio into
 //! live panels; the run directory keeps the lasting part of them (see [`crate::run`]).
 
-use crate::run::{AlphaRecord, Decision, MetricsRecord, RunState, TrainRecord};
+use crate::run::{AlphaRecord, Decision, MetricsRecord, RunState, Started, TrainRecord};
 
 /// Something a job did.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// The job started (or resumed) in `run_dir` on `device`.
-    Started {
-        job: String,
-        run_dir: String,
-        device: String,
-        epochs: usize,
-        start_epoch: usize,
-    },
+    /// The job started (or resumed).
+    Started(Started),
     /// An epoch begins.
     EpochStarted {
         epoch: usize,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::{Ctx, End, Event};
-use crate::run::{RunDir, RunEvent, RunKind, RunState, RunStatus};
+use crate::run::{RunDir, RunEvent, RunKind, RunState, RunStatus, Started};
 
 /// Seconds on the wall clock since a job (or a window of its steps) started.
 #[derive(Clone, Copy, Debug)]
@@ -70,21 +70,15 @@ impl Lifecycle {
             resume: format!("darts-pt {command} --resume {}", run.root.display()),
         };
         life.running(who.start_epoch)?;
-        let run_dir = run.root.display().to_string();
-        run.record(&RunEvent::Started {
-            job: who.title.clone(),
-            run_dir: run_dir.clone(),
-            device: who.device.clone(),
-            epochs: who.epochs,
-            start_epoch: who.start_epoch,
-        })?;
-        ctx.emit(Event::Started {
+        let started = Started {
             job: who.title,
-            run_dir,
+            run_dir: run.root.display().to_string(),
             device: who.device,
             epochs: who.epochs,
             start_epoch: who.start_epoch,
-        });
+        };
+        run.record(&RunEvent::Started(started.clone()))?;
+        ctx.emit(Event::Started(started));
         Ok(life)
     }
 

@@ -37,18 +37,22 @@ impl Decision {
     }
 }
 
+/// A job's start (or resumption) in `run_dir` on `device`, at `start_epoch` of `epochs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    pub job: String,
+    pub run_dir: String,
+    pub device: String,
+    pub epochs: usize,
+    pub start_epoch: usize,
+}
+
 /// One line of `events.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
-    /// The job started (or resumed) on `device`.
-    Started {
-        job: String,
-        run_dir: String,
-        device: String,
-        epochs: usize,
-        start_epoch: usize,
-    },
+    /// The job started (or resumed).
+    Started(Started),
     /// Stopped on request at (epoch, step), a checkpoint written.
     Interrupted { epoch: usize, step: usize },
     /// A loss became NaN or infinite at (epoch, step).

@@ -11,7 +11,7 @@ pub mod records;
 pub mod selection;
 
 pub use dir::RunDir;
-pub use events::{Decision, RunEvent};
+pub use events::{Decision, RunEvent, Started};
 pub use files::{DirEntry, Files, LocalFiles};
 pub use reader::{FileError, RunReader, RunRecord, parse_jsonl};
 pub use records::{

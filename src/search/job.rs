@@ -14,7 +14,6 @@ use super::steps::{
     self, DeviceBatch, Unrolled, alpha_step, alpha_step_second_order, detached_probs,
 };
 use crate::config::{Method, SearchConfig};
-use crate::data::{self, BatchRequest};
 use crate::job::batches::Batches;
 use crate::job::lifecycle::{Lifecycle, Stopwatch};
 use crate::job::streams::Stream;
@@ -95,36 +94,6 @@ impl Search {
         }
     }
 
-    /// The batches of the epoch's remaining steps: per step a weight batch and, when alpha
-    /// trains, an alpha batch.
-    fn requests(&self, plan: &EpochPlan) -> Vec<BatchRequest> {
-        let (seed, e, bs) = (self.cfg.seed, plan.epoch as u64, self.state.batch_size);
-        let (w_half, a_half) = (&self.data.weight_half, &self.data.alpha_half);
-        let perm = data::epoch_permutation(w_half.len(), Stream::WeightOrder.seed(seed, e, 0));
-        let mut requests = Vec::new();
-        for s in self.state.step..plan.steps {
-            let indices = perm[s * bs..((s + 1) * bs).min(w_half.len())]
-                .iter()
-                .map(|&p| w_half[p as usize])
-                .collect();
-            requests.push(BatchRequest {
-                indices,
-                augment: self.data.augment.clone(),
-                seed: Stream::WeightAugment.seed(seed, e, s as u64),
-            });
-            if plan.alpha_active {
-                let k = bs.min(a_half.len());
-                let sample = Stream::AlphaSample.seed(seed, e, s as u64);
-                requests.push(BatchRequest {
-                    indices: data::random_sample(a_half, k, sample),
-                    augment: self.data.augment.clone(),
-                    seed: Stream::AlphaAugment.seed(seed, e, s as u64),
-                });
-            }
-        }
-        requests
-    }
-
     /// Trains the epoch's remaining steps. Ok(images per second), or the job's end when it
     /// was interrupted or diverged.
     async fn train_epoch(&mut self, plan: &EpochPlan) -> Result<Result<f64, End<()>>> {
@@ -135,7 +104,11 @@ impl Search {
             start_step: self.state.step,
         });
         let prefetch = self.ctx.options().prefetch;
-        let requests = self.requests(plan);
+        let (seed, bs) = (self.cfg.seed, self.state.batch_size);
+        let steps = self.state.step..plan.steps;
+        let requests =
+            self.data
+                .bilevel_requests(seed, plan.epoch as u64, bs, steps, plan.alpha_active);
         let mut batches = Batches::new(&self.data.train, &self.data.normalize, requests, prefetch);
         let mut windows = Windows::default();
         let (mut window_clock, epoch_clock) = (Stopwatch::start(), Stopwatch::start());

@@ -26,6 +26,7 @@ use crate::job::{Control, Ctx, End, Event, Job, JobOptions, Sink};
 use crate::lookup::{Nb201Entry, Nb201Table};
 use crate::nn::bn::BnMode;
 use crate::nn::supernet::{CellProjection, Supernet, weight_plans};
+use crate::optim::Adam;
 use crate::run::{RunDir, RunReader, RunState, SelectionRecord};
 use crate::search::steps::detached_probs;
 use crate::search::{
@@ -75,18 +76,19 @@ pub struct SelectOutcome {
     pub model: Option<Supernet>,
 }
 
-/// A search run restored for selection.
+/// A selection at work: the request, the search run it selects from (settings, data, the
+/// checkpoint and its projection) and the job's context.
 struct Source {
+    req: SelectRequest,
     cfg: SearchConfig,
     space: SearchSpace,
     data: SearchData,
     dev: Device,
     run: RunDir,
-    model: Supernet,
-    adam: crate::optim::Adam,
     ckpt: Checkpoint,
     /// The search's own projection (SGAS's decisions; free otherwise).
     projection: Vec<CellProjection>,
+    ctx: Rc<Ctx>,
 }
 
 /// The label a selection is recorded under: "pt", "pt-loss", "pt-fixed-alpha", ...
@@ -136,37 +138,33 @@ pub fn selection_job(
     let dev = device.device.clone();
     let (model, _sgd, adam) = restore_supernet(&cfg, data.input, &ckpt, &dev)?;
     let settings = resolve(req, &cfg, &space)?;
-    let source = Source {
+    let title = format!("select {} in {}", req.method.name(), req.run.display());
+    let src = Source {
+        req: req.clone(),
         projection: checkpoint_projections(&ckpt)?,
         cfg,
         space,
         data,
         dev,
         run,
-        model,
-        adam,
         ckpt,
+        ctx: ctx.clone(),
     };
-    let title = format!("select {} in {}", req.method.name(), req.run.display());
-    let (req, body_ctx) = (req.clone(), ctx.clone());
     Ok(match req.method {
-        SelectMethod::Magnitude => {
-            Job::new(title, ctx, magnitude_body(req, source, settings, body_ctx))
-        }
+        SelectMethod::Magnitude => Job::new(title, ctx, magnitude_body(src, model, settings)),
         SelectMethod::Pt => {
-            let label = label(SelectMethod::Pt, &settings, source.cfg.method);
-            let resume = match req.resume && source.run.selection_checkpoint(&label).exists() {
-                true => Some(Checkpoint::load(&source.run.selection_checkpoint(&label))?),
+            let label = label(SelectMethod::Pt, &settings, src.cfg.method);
+            let ckpt = src.run.selection_checkpoint(&label);
+            let resume = match req.resume && ckpt.exists() {
+                true => Some(Checkpoint::load(&ckpt)?),
                 false => None,
             };
-            if source.cfg.method == Method::Darts2 {
-                ctx.emit(Event::Note("note: PT tunes with first-order alpha steps (the reference code has no second-order PT)".into()));
+            if src.cfg.method == Method::Darts2 {
+                let note = "note: PT tunes with first-order alpha steps (the reference code has no second-order PT)";
+                ctx.emit(Event::Note(note.into()));
             }
-            Job::new(
-                title,
-                ctx,
-                pt_body(req, source, settings, label, resume, body_ctx),
-            )
+            let body = pt_body(src, model, adam, settings, label, resume);
+            Job::new(title, ctx, body)
         }
     })
 }
@@ -187,26 +185,47 @@ fn resolve(req: &SelectRequest, cfg: &SearchConfig, space: &SearchSpace) -> Resu
     Ok(pt)
 }
 
-/// Held-out accuracy of the supernet under a projection (batch statistics, no augmentation).
-pub async fn supernet_acc(
-    model: &Supernet,
-    projections: &[CellProjection],
-    space: &SearchSpace,
-    data: &SearchData,
-    batch: usize,
-    ctx: &Ctx,
-    device: &Device,
-) -> f64 {
-    let plans = weight_plans(projections, space.num_ops(), None);
-    let setup = PassSetup {
-        batch_size: batch,
-        augment: None,
-        bn: BnMode::Batch,
-        prefetch: ctx.options().prefetch,
-    };
-    let probs = detached_probs(model);
-    let pass = EvalPass::new(model, &probs, &plans, data, &data.alpha_half, setup, device);
-    pass.run(ctx).await.1
+impl Source {
+    /// Held-out accuracy of `model` under a projection (batch statistics, no augmentation).
+    async fn accuracy(
+        &self,
+        model: &Supernet,
+        projections: &[CellProjection],
+        batch: usize,
+    ) -> f64 {
+        let ctx = &self.ctx;
+        let plans = weight_plans(projections, self.space.num_ops(), None);
+        let setup = PassSetup {
+            batch_size: batch,
+            augment: None,
+            bn: BnMode::Batch,
+            prefetch: ctx.options().prefetch,
+        };
+        let (probs, half) = (detached_probs(model), &self.data.alpha_half);
+        let pass = EvalPass::new(model, &probs, &plans, &self.data, half, setup, &self.dev);
+        pass.run(ctx).await.1
+    }
+}
+
+/// Completes `rec` with the selected cell, the supernet's held-out accuracy once discretised
+/// to it, and its NAS-Bench-201 entry; writes it.
+fn finish(
+    mut rec: SelectionRecord,
+    genotype: Genotype,
+    after: f64,
+    src: &Source,
+) -> Result<SelectionRecord> {
+    let (req, run) = (&src.req, &src.run);
+    rec.nb201 = lookup(req.table.as_deref(), &genotype, &src.ctx);
+    rec.complete = true;
+    rec.genotype = Some(genotype.to_string());
+    rec.genotype_json = Some(genotype);
+    rec.supernet_acc_after = Some(after);
+    run.write_selection(&rec)?;
+    if let Some(out) = &req.out {
+        run.write_json(out, &rec)?;
+    }
+    Ok(rec)
 }
 
 fn lookup(table: Option<&Path>, g: &Genotype, ctx: &Ctx) -> Option<Nb201Entry> {
@@ -225,14 +244,6 @@ fn lookup(table: Option<&Path>, g: &Genotype, ctx: &Ctx) -> Option<Nb201Entry> {
             None
         }
     }
-}
-
-fn write(run: &RunDir, rec: &SelectionRecord, out: Option<&Path>) -> Result<()> {
-    run.write_selection(rec)?;
-    if let Some(out) = out {
-        run.write_json(out, rec)?;
-    }
-    Ok(())
 }
 
 /// The record every selection starts from.
@@ -268,55 +279,37 @@ fn record(
 }
 
 async fn magnitude_body(
-    req: SelectRequest,
     src: Source,
+    model: Supernet,
     settings: PtConfig,
-    ctx: Rc<Ctx>,
 ) -> Result<End<SelectOutcome>> {
     let batch = settings.eval_batch_size;
     let plans = weight_plans(&src.projection, src.space.num_ops(), None);
-    let weights = projected_weights(&src.model, &plans).await;
+    let weights = projected_weights(&model, &plans).await;
     let (genotype, edges) = magnitude::derive(&weights, &src.space);
     // The discretised supernet: the chosen op of each kept edge with weight 1.
     let proj = projection_of(&genotype, &src.space)?;
-    let before = supernet_acc(
-        &src.model,
-        &src.projection,
-        &src.space,
-        &src.data,
-        batch,
-        &ctx,
-        &src.dev,
-    )
-    .await;
-    let after = supernet_acc(
-        &src.model, &proj, &src.space, &src.data, batch, &ctx, &src.dev,
-    )
-    .await;
+    let before = src.accuracy(&model, &src.projection, batch).await;
+    let after = src.accuracy(&model, &proj, batch).await;
     let mut rec = record("magnitude".into(), SelectMethod::Magnitude, &src, &settings);
-    rec.nb201 = lookup(req.table.as_deref(), &genotype, &ctx);
-    rec.complete = true;
-    rec.genotype = Some(genotype.to_string());
-    rec.genotype_json = Some(genotype);
     rec.weights = weights;
     rec.supernet_acc_before = Some(before);
-    rec.supernet_acc_after = Some(after);
     rec.edges = edges;
     rec.evaluations = 2;
-    write(&src.run, &rec, req.out.as_deref())?;
+    let record = finish(rec, genotype, after, &src)?;
     Ok(End::Finished(SelectOutcome {
-        record: rec,
+        record,
         model: None,
     }))
 }
 
 async fn pt_body(
-    req: SelectRequest,
     src: Source,
+    model: Supernet,
+    adam: Adam,
     mut settings: PtConfig,
     label: String,
     resume: Option<Checkpoint>,
-    ctx: Rc<Ctx>,
 ) -> Result<End<SelectOutcome>> {
     settings.fixed_alpha |= src.cfg.method == Method::FixedAlpha;
     let order = match src.cfg.method {
@@ -324,16 +317,7 @@ async fn pt_body(
         _ => EdgeOrder::Random,
     };
     let batch = settings.eval_batch_size;
-    let before = supernet_acc(
-        &src.model,
-        &src.projection,
-        &src.space,
-        &src.data,
-        batch,
-        &ctx,
-        &src.dev,
-    )
-    .await;
+    let before = src.accuracy(&model, &src.projection, batch).await;
     let mut base = record(label.clone(), SelectMethod::Pt, &src, &settings);
     base.criterion = Some(settings.criterion);
     base.fixed_alpha = settings.fixed_alpha;
@@ -355,17 +339,16 @@ async fn pt_body(
         settings,
         order,
         run: src.run.clone(),
-        label: label.clone(),
-        model: src.model,
-        adam: src.adam,
+        label,
+        model,
+        adam,
     };
-    let running = pt.start(resume, ctx.clone())?;
-    let run = src.run.clone();
-    let mut progress = |state: &PtState| write(&run, &with(state), None);
+    let running = pt.start(resume, src.ctx.clone())?;
+    let mut progress = |state: &PtState| src.run.write_selection(&with(state));
     let (model, state) = match running.run(&mut progress).await.into_end()? {
         End::Finished(done) => done,
         End::Interrupted { epoch, step } => {
-            ctx.emit(Event::Finished {
+            src.ctx.emit(Event::Finished {
                 state: RunState::Interrupted,
                 message: format!(
                     "PT interrupted; continue with `darts-pt select --run {} --method pt --resume`",
@@ -380,25 +363,10 @@ async fn pt_body(
     let plans = weight_plans(&state.projections, src.space.num_ops(), None);
     let mut rec = with(&state);
     rec.weights = projected_weights(&model, &plans).await;
-    rec.supernet_acc_after = Some(
-        supernet_acc(
-            &model,
-            &state.projections,
-            &src.space,
-            &src.data,
-            batch,
-            &ctx,
-            &src.dev,
-        )
-        .await,
-    );
-    rec.nb201 = lookup(req.table.as_deref(), &genotype, &ctx);
-    rec.complete = true;
-    rec.genotype = Some(genotype.to_string());
-    rec.genotype_json = Some(genotype);
-    write(&src.run, &rec, req.out.as_deref())?;
+    let after = src.accuracy(&model, &state.projections, batch).await;
+    let record = finish(rec, genotype, after, &src)?;
     Ok(End::Finished(SelectOutcome {
-        record: rec,
+        record,
         model: Some(model),
     }))
 }

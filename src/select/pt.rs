@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::{Criterion, Method, PtConfig, SearchConfig};
-use crate::data::{self, BatchRequest};
 use crate::job::batches::Batches;
 use crate::job::lifecycle::Stopwatch;
 use crate::job::streams::{PT_PASS, PT_TUNE_EPOCH, Stream};
@@ -525,40 +524,6 @@ impl PtRun {
         ops_done && topo_done
     }
 
-    /// The batches of tuning epoch `epoch`: a fresh permutation of the weight half, and alpha
-    /// batches when alpha trains.
-    fn tune_requests(&self, epoch: usize, train_alpha: bool) -> Vec<BatchRequest> {
-        let data = &self.pt.data;
-        let (bs, seed, e) = (
-            self.pt.cfg.batch_size,
-            self.seed(),
-            PT_TUNE_EPOCH + epoch as u64,
-        );
-        let n_w = data.weight_half.len();
-        let perm = data::epoch_permutation(n_w, Stream::WeightOrder.seed(seed, e, 0));
-        let mut requests = Vec::new();
-        for s in 0..n_w.div_ceil(bs) {
-            requests.push(BatchRequest {
-                indices: perm[s * bs..((s + 1) * bs).min(n_w)]
-                    .iter()
-                    .map(|&p| data.weight_half[p as usize])
-                    .collect(),
-                augment: data.augment.clone(),
-                seed: Stream::WeightAugment.seed(seed, e, s as u64),
-            });
-            if train_alpha {
-                let k = bs.min(data.alpha_half.len());
-                let sample = Stream::AlphaSample.seed(seed, e, s as u64);
-                requests.push(BatchRequest {
-                    indices: data::random_sample(&data.alpha_half, k, sample),
-                    augment: data.augment.clone(),
-                    seed: Stream::AlphaAugment.seed(seed, e, s as u64),
-                });
-            }
-        }
-        requests
-    }
-
     /// One tuning epoch: alpha step (unless fixed) then weight step, over a fresh permutation
     /// of the weight half, at PT's constant learning rate.
     async fn tune_epoch(&mut self, epoch: usize) -> Step<MetricsRecord> {
@@ -579,8 +544,10 @@ impl PtRun {
             steps: steps_total,
             start_step: 0,
         });
-        let requests = self.tune_requests(epoch, train_alpha);
         let data = &self.pt.data;
+        let e = PT_TUNE_EPOCH + epoch as u64;
+        let bs = cfg.batch_size;
+        let requests = data.bilevel_requests(self.seed(), e, bs, 0..steps_total, train_alpha);
         let prefetch = self.ctx.options().prefetch;
         let mut batches = Batches::new(&data.train, &data.normalize, requests, prefetch);
         let train_dev = self.pt.device.clone().autodiff();
@@ -590,7 +557,6 @@ impl PtRun {
             if self.ctx.boundary().await {
                 return Err(Stop::Cancelled { epoch });
             }
-            let e = PT_TUNE_EPOCH + epoch as u64;
             train_dev.seed(Stream::PtDevice.seed(self.seed(), e, step as u64));
             let wb = batches.next().context("the data loader stopped early")?;
             let wb = DeviceBatch::new(&wb, &train_dev);

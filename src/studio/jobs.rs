@@ -8,6 +8,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use crate::device::SelectedDevice;
 use crate::job::{Control, End, Event, JobOptions};
 use crate::progress::describe;
+use crate::run::Started;
 use crate::search::{SearchStart, search_job};
 use crate::select::{SelectRequest, selection_job};
 
@@ -188,13 +189,13 @@ impl Job {
 
     fn on_event(&mut self, e: &Event) {
         match e {
-            Event::Started {
+            Event::Started(Started {
                 job,
                 epochs,
                 start_epoch,
                 device,
                 ..
-            } => {
+            }) => {
                 self.log.push(format!("{job} on {device}"));
                 self.epochs = *epochs;
                 self.phase = format!("epoch {}/{epochs}", start_epoch + 1);

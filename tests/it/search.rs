@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use darts_pt::checkpoint::Checkpoint;
-use darts_pt::config::layers::{DataFlags, SearchFlags};
+use darts_pt::config::layers::{DataFlags, RunFlags, SearchFlags};
 use darts_pt::config::{Method, Preset, SearchConfig};
 use darts_pt::device::{DeviceChoice, SelectedDevice, select};
 use darts_pt::job::{Control, End, Event, Job, JobOptions};
@@ -989,17 +989,20 @@ fn a_search_stepped_from_a_plain_loop_without_threads_reaches_the_clis_checkpoin
 
     // The same flags, resolved by the library as the CLI resolves them.
     let flags = SearchFlags {
-        space: Some(SpaceId::Nb201),
-        method: Some(Method::Darts),
-        preset: Some(Preset::Tiny),
-        data: DataFlags {
-            train_images: Some(640),
-            ..DataFlags::default()
+        run: RunFlags {
+            space: Some(SpaceId::Nb201),
+            preset: Some(Preset::Tiny),
+            data: DataFlags {
+                train_images: Some(640),
+                ..DataFlags::default()
+            },
+            epochs: Some(2),
+            log_every: Some(2),
+            seed: Some(11),
+            device: Some(DeviceChoice::Cpu),
+            ..RunFlags::default()
         },
-        epochs: Some(2),
-        log_every: Some(2),
-        seed: Some(11),
-        device: Some(DeviceChoice::Cpu),
+        method: Some(Method::Darts),
         ..SearchFlags::default()
     };
     let config = SearchConfig::resolve(None, &flags).unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use egui::{RichText, Ui};
 
-use crate::config::layers::{DataFlags, SearchFlags};
+use crate::config::layers::{DataFlags, RunFlags, SearchFlags};
 use crate::config::{Method, Preset, SearchConfig};
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::space::SpaceId;
@@ -92,9 +92,8 @@ impl SearchForm {
 
     /// The settings this form gives, as flags would.
     pub fn flags(&self, compute: Compute) -> Result<SearchFlags, String> {
-        Ok(SearchFlags {
+        let run = RunFlags {
             space: Some(self.space),
-            method: Some(self.method),
             preset: Some(self.preset),
             data: DataFlags {
                 path: (!self.data.trim().is_empty()).then(|| PathBuf::from(self.data.trim())),
@@ -107,7 +106,12 @@ impl SearchForm {
                 Compute::Cpu => DeviceChoice::Cpu,
                 Compute::SharedGpu => DeviceChoice::Wgpu,
             }),
-            ..SearchFlags::default()
+            ..RunFlags::default()
+        };
+        Ok(SearchFlags {
+            run,
+            method: Some(self.method),
+            sgas_criterion: None,
         })
     }
 
