@@ -63,9 +63,11 @@ pub enum Command {
     ///   darts-pt select --run runs/nb201 --method magnitude
     ///   darts-pt select --run runs/nb201 --method pt --table nats_bench_tss_200ep.csv
     ///   darts-pt select --run runs/s2 --method pt --fixed-alpha
+    ///   darts-pt select --run runs/s2 --method pt --config pt.toml --tune-epochs 5
     ///
-    /// Writes selection.json (every decision with its scores) and genotype-<label>.txt into the
-    /// run directory.
+    /// PT's settings are the search run's own [pt] settings, then --config's [pt] table, then
+    /// the flags. Writes selection.json (every decision with its scores, and the settings PT ran
+    /// with) and genotype-<label>.txt into the run directory.
     #[command(verbatim_doc_comment)]
     Select(select::SelectArgs),
     /// Look a NAS-Bench-201 cell up in the benchmark table.
