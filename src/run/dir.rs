@@ -68,7 +68,7 @@ impl RunDir {
                 root.display()
             );
         }
-        RunReader::local(root).status()?;
+        RunReader::local(root).check_format()?;
         Ok(dir)
     }
 

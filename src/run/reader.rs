@@ -75,21 +75,41 @@ impl<'a> RunReader<'a> {
 
     /// `run.json`, if written; refused when it is damaged or from a newer layout.
     pub fn status(&self) -> Result<Option<RunStatus>, FileError> {
+        self.check_format()?;
         let path = self.dir.status();
         let Some(bytes) = self.read(&path) else {
             return Ok(None);
         };
-        let s: RunStatus = serde_json::from_slice(&bytes).map_err(|e| FileError::new(&path, e))?;
-        if s.format > FORMAT {
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| FileError::new(&path, e))
+    }
+
+    /// Refuses a run whose `run.json` says it was written in a newer layout than this build
+    /// reads. A missing or damaged `run.json` passes: a job rewrites it.
+    pub fn check_format(&self) -> Result<(), FileError> {
+        #[derive(serde::Deserialize)]
+        struct Format {
+            #[serde(default)]
+            format: u32,
+        }
+        let path = self.dir.status();
+        let Some(f) = self
+            .read(&path)
+            .and_then(|b| serde_json::from_slice::<Format>(&b).ok())
+        else {
+            return Ok(());
+        };
+        if f.format > FORMAT {
             return Err(FileError::new(
                 &path,
                 format!(
                     "written by a newer darts-pt (run format {}; this build reads formats up to {FORMAT}); update darts-pt to open this run",
-                    s.format
+                    f.format
                 ),
             ));
         }
-        Ok(Some(s))
+        Ok(())
     }
 
     /// Whether the run's job has finished (a missing or unreadable status means no).
@@ -360,5 +380,11 @@ mod tests {
             "{:?}",
             rec.problems
         );
+
+        // A damaged run.json is reported by the reader but does not stop a job from taking
+        // the run over (it rewrites the file).
+        std::fs::write(run.status(), "{\"kind\":").unwrap();
+        RunDir::open(dir.path()).unwrap();
+        assert!(RunReader::local(dir.path()).status().is_err());
     }
 }

@@ -60,7 +60,7 @@ struct EpochPlan {
 struct Windows {
     train: Window,
     alpha: Window,
-    /// Images and time since the last metrics line.
+    /// Images since the last metrics line.
     images: usize,
 }
 

@@ -214,6 +214,10 @@ impl Pt {
 
     /// Starts PT, from its own checkpoint when `resume` holds one.
     pub(super) fn start(mut self, resume: Option<Checkpoint>, ctx: Rc<Ctx>) -> Result<PtRun> {
+        anyhow::ensure!(
+            self.settings.tune_epochs.is_some() && self.settings.seed.is_some(),
+            "PT needs resolved settings: its tuning epochs and seed"
+        );
         let cells = self.space.cell_types().len();
         // A fresh weight optimiser: constant lr, no momentum carried over.
         let mut sgd = Sgd::new(self.cfg.weights.momentum, self.cfg.weights.weight_decay);
