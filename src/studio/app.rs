@@ -24,7 +24,7 @@ use super::panels::selection::{SelectionAction, SelectionUi, TableState};
 use super::record::{AlphaRange, RunRecord};
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::lookup::Nb201Table;
-use crate::run::RunState;
+use crate::run::{RunReader, RunState};
 use crate::search::SearchStart;
 use crate::select::SelectRequest;
 use crate::space::{CellType, OpKind};
@@ -613,7 +613,7 @@ impl StudioApp {
                 }
                 RunsAction::StartSearch => match self.runs_ui.form.resolve(self.compute) {
                     Ok((config, dir)) => {
-                        if dir.join("config.toml").exists() {
+                        if RunReader::new(self.files.as_ref(), &dir).is_run() {
                             self.runs_ui.form.error = Some(format!(
                                 "{} already holds a run: open it, or choose another directory",
                                 dir.display()
