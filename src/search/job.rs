@@ -255,15 +255,20 @@ impl Search {
         self.life.running(self.state.epoch)
     }
 
-    fn checkpoint(&mut self) -> Result<()> {
-        self.state.elapsed = self.life.elapsed();
+    /// Writes the checkpoint of the run as it stands.
+    fn save(&self) -> Result<()> {
         state::save(
             &self.life.run,
             &self.model,
             &self.sgd,
             &self.adam,
             &self.state,
-        )?;
+        )
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        self.state.elapsed = self.life.elapsed();
+        self.save()?;
         self.ctx.emit(Event::Checkpoint {
             epoch: self.state.epoch,
             step: self.state.step,
@@ -290,13 +295,7 @@ impl Search {
         if self.cfg.method == Method::Sgas && undecided {
             let probs = state::probabilities(&self.model).await;
             self.sgas_epoch_end(&probs, self.cfg.epochs, true)?;
-            state::save(
-                &self.life.run,
-                &self.model,
-                &self.sgd,
-                &self.adam,
-                &self.state,
-            )?;
+            self.save()?;
         }
         let msg = format!(
             "search finished: {} epochs in {:.1} s",
