@@ -1,6 +1,7 @@
 //! Finds what some tests need from outside the repository (the full Fashion-MNIST of Debian's
 //! dataset-fashion-mnist, a Vulkan driver for wgpu, Xvfb for the studio's real window, the
-//! NAS-Bench-201 table in `../shared/nb201/`) and tells the compiler which are present, as
+//! NAS-Bench-201 table in `../shared/nb201/`, Chromium with wasm-bindgen and the wasm32 target
+//! for the browser test) and tells the compiler which are present, as
 //! `cfg`s. A test whose resource is absent is then reported as ignored, saying what to
 //! install, instead of passing without checking anything. `DARTS_PT_REQUIRE_EXTERNAL` (a
 //! comma-separated list of the names below, or `all`) marks resources as present whatever the
@@ -41,13 +42,30 @@ fn resources(manifest: &Path) -> Vec<Resource> {
     if let Some(p) = std::env::var_os("DARTS_PT_NB201") {
         table.push(PathBuf::from(p));
     }
-    let xvfb = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("xvfb-run"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let on_path = |name: &str| -> Vec<PathBuf> {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
+            .unwrap_or_default()
+    };
+    let xvfb = on_path("xvfb-run");
+    // The browser test builds the page (the wasm32 standard library, wasm-bindgen) and drives
+    // Chromium.
+    let wasm_std = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| {
+            let root = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            PathBuf::from(root).join("lib/rustlib/wasm32-unknown-unknown")
+        });
+    let web_tools = [
+        on_path("chromium"),
+        on_path("chromedriver"),
+        on_path("wasm-bindgen"),
+        vec!["/usr/lib/python3/dist-packages/selenium".into()],
+    ];
+    let web_present = web_tools.iter().all(|c| c.iter().any(|p| p.exists()))
+        && wasm_std.as_ref().is_some_and(|p| p.is_dir());
     // A Vulkan loader finds its drivers through these manifests (lavapipe's among them).
     let icd_dirs: Vec<PathBuf> = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
         .iter()
@@ -71,6 +89,16 @@ fn resources(manifest: &Path) -> Vec<Resource> {
         },
         files("has_xvfb", "xvfb", xvfb),
         files("has_nb201_table", "nb201-table", table),
+        Resource {
+            cfg: "has_web_tools",
+            name: "web",
+            present: web_present,
+            watch: web_tools
+                .into_iter()
+                .flatten()
+                .filter(|p| p.exists())
+                .collect(),
+        },
     ]
 }
 

@@ -1,7 +1,7 @@
 //! `darts-pt bench`: throughput of the supernet steps on fixed shapes with random inputs, and
 //! of PT's scoring pass against a bare forward pass. Median of timed steps after warm-up.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use anyhow::Result;
 use burn::module::Module;

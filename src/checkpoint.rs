@@ -1,13 +1,11 @@
 //! Checkpoints: every tensor of a job (network, alpha, optimiser states) by name in one
 //! safetensors file, with the job's loop state as JSON in its metadata.
 //!
-//! Files are written atomically (temporary file, fsync, rename, fsync of the directory), so a
-//! crash leaves either the previous checkpoint or the new one, never a torn file. A CRC32 of
+//! Files are written atomically ([`crate::storage::write_atomic`]), so a crash leaves either
+//! the previous checkpoint or the new one, never a torn file. A CRC32 of
 //! the tensor bytes is stored too, so a file damaged afterwards is refused rather than loaded.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{DType, TensorData};
@@ -37,24 +35,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a sibling temporary file, fsync, rename, fsync dir.
+/// Writes `bytes` to `path` atomically (see [`crate::storage::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io(path))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::storage::write_atomic(path, bytes).map_err(io(path))
 }
 
 /// A checkpoint in memory: named tensors plus a JSON loop state.
@@ -120,7 +103,7 @@ impl Checkpoint {
 
     /// Reads and verifies a checkpoint.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = fs::read(path).map_err(io(path))?;
+        let bytes = crate::storage::read(path).map_err(io(path))?;
         let corrupt = |reason: String| CheckpointError::Corrupt {
             path: path.to_path_buf(),
             reason,
@@ -185,6 +168,7 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn sample() -> Checkpoint {
         let mut c = Checkpoint::default();

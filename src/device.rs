@@ -3,14 +3,15 @@
 //! burn's `Device::default()` prefers a GPU and silently starts wgpu; darts-pt never uses it.
 //! Every command takes `--device`, resolves it here once, and passes the device down.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::{Mutex, OnceLock};
 
 pub use burn::tensor::Device;
 use burn::tensor::DeviceKind;
-use burn::tensor::wgpu::WgpuBackend;
 use serde::{Deserialize, Serialize};
 
 /// The user's device request.
@@ -97,7 +98,15 @@ pub struct AdapterSummary {
     pub is_gpu: bool,
 }
 
+/// The adapters wgpu sees on this machine (empty when no graphics driver loads). A page has
+/// no synchronous adapter list: its one adapter is the one the studio renders with.
+#[cfg(target_arch = "wasm32")]
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    Vec::new()
+}
+
 /// The adapters wgpu sees on this machine (empty when no graphics driver loads).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters() -> Vec<AdapterSummary> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
@@ -105,6 +114,7 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
     adapters.iter().map(|a| summarize(&a.get_info())).collect()
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn summarize(info: &wgpu::AdapterInfo) -> AdapterSummary {
     let is_gpu = matches!(
         info.device_type,
@@ -137,12 +147,25 @@ fn cpu_device() -> SelectedDevice {
 }
 
 /// A wgpu runtime can be initialised once per graphics API; later requests reuse it.
+#[cfg(not(target_arch = "wasm32"))]
 fn wgpu_cache() -> &'static Mutex<HashMap<DeviceChoice, SelectedDevice>> {
     static CACHE: OnceLock<Mutex<HashMap<DeviceChoice, SelectedDevice>>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// In a page burn's wgpu device is the one the studio renders with (shared once WebGPU is up);
+/// a device of its own would need an asynchronous start.
+#[cfg(target_arch = "wasm32")]
+fn wgpu_device(choice: DeviceChoice, _kind: DeviceKind) -> Result<SelectedDevice, DeviceError> {
+    Err(DeviceError {
+        choice,
+        reason: "in a browser, WebGPU is the page's device (the studio shares it)".into(),
+    })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn wgpu_device(choice: DeviceChoice, kind: DeviceKind) -> Result<SelectedDevice, DeviceError> {
+    use burn::tensor::wgpu::WgpuBackend;
     let mut cache = wgpu_cache().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(d) = cache.get(&choice) {
         return Ok(d.clone());

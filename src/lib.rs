@@ -8,13 +8,16 @@
 //! [`run`] directory. The CLI ([`cli`]) and the studio ([`studio`]) are thin front ends over
 //! the same jobs and the same run reader; nothing below them knows they exist.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod config;
 pub mod data;
 pub mod demo;
 pub mod device;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod experiment;
 pub mod genotype;
 pub mod inspect;
@@ -29,5 +32,8 @@ pub mod run;
 pub mod search;
 pub mod select;
 pub mod space;
+pub mod storage;
 pub mod studio;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -136,7 +136,7 @@ fn resolve_path(explicit: Option<&Path>, env: Option<OsString>) -> Option<PathBu
 impl Nb201Table {
     /// Reads the table from a CSV file.
     pub fn load(path: &Path) -> Result<Self, LookupError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LookupError::Io {
+        let text = crate::storage::read_to_string(path).map_err(|source| LookupError::Io {
             path: path.to_path_buf(),
             source,
         })?;

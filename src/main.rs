@@ -1,15 +1,20 @@
-use std::process::ExitCode;
+//! The `darts-pt` command line; in a browser, the studio page (see `web/`).
 
-use clap::Parser;
-
-fn main() -> ExitCode {
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    use clap::Parser;
     darts_pt::kernels::keep_freed_memory();
     let cli = darts_pt::cli::Cli::parse();
     match darts_pt::cli::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            std::process::ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    darts_pt::web::start();
 }

@@ -16,7 +16,8 @@ use crate::space::SpaceId;
 /// Reads a whole settings file as `T` (keys left out take their defaults), naming the file in
 /// any error.
 pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let text =
+        crate::storage::read_to_string(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
@@ -38,7 +39,8 @@ impl Layer {
 
     /// A TOML file, checked on its own as `T` so that a wrong key or value names the file.
     pub fn file<T: DeserializeOwned>(path: &Path) -> Result<Layer> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let text =
+            crate::storage::read_to_string(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Layer::text::<T>(&text, &path.display().to_string())
     }
 

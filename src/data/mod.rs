@@ -9,6 +9,7 @@
 mod augment;
 mod bundled;
 mod cifar;
+#[cfg(not(target_arch = "wasm32"))]
 mod download;
 mod error;
 mod folder;
@@ -22,6 +23,7 @@ mod preview;
 mod sampling;
 
 pub use augment::{Augment, Batch, make_batch};
+#[cfg(not(target_arch = "wasm32"))]
 pub use download::download;
 pub use error::DataError;
 pub use image_set::ImageSet;
@@ -29,6 +31,7 @@ pub use info::{DataInfo, info, render_text};
 pub use kind::{DatasetKind, Format, Normalize};
 pub use prefetch::{BatchRequest, Prefetcher};
 pub use preview::preview;
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) use preview::{draw_text, text_width};
 pub use sampling::{epoch_permutation, random_sample, search_split, stream_seed};
 

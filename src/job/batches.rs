@@ -3,7 +3,7 @@
 //! driver). Both give the same batches: each is a pure function of its request.
 
 use std::sync::Arc;
-use std::time::Instant;
+use web_time::Instant;
 
 use super::streams::Stream;
 use crate::data::{

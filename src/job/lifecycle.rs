@@ -2,7 +2,7 @@
 //! says where it stands, `events.jsonl` records the start, an interruption, a divergence or the
 //! end, and the driver hears the same as [`Event`]s. The job's own clock lives here too.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use anyhow::Result;
 

@@ -18,6 +18,7 @@ pub mod batches;
 pub mod control;
 pub mod event;
 pub mod lifecycle;
+pub mod pace;
 pub mod read;
 pub mod streams;
 pub mod sums;
@@ -76,6 +77,8 @@ pub struct Ctx {
     events: RefCell<Vec<Event>>,
     cancel: Cell<bool>,
     options: JobOptions,
+    /// Step boundaries reached so far: a poll that reached none is waiting on the device.
+    boundaries: Cell<u64>,
 }
 
 impl Ctx {
@@ -103,6 +106,7 @@ impl Ctx {
     /// A step boundary: hands control back to the driver once. Returns whether the job should
     /// stop here (a cancel was asked for).
     pub async fn boundary(&self) -> bool {
+        self.boundaries.set(self.boundaries.get() + 1);
         YieldOnce(false).await;
         self.cancel.get()
     }
@@ -194,6 +198,47 @@ impl<T: 'static> Job<T> {
             if let Some(end) = end {
                 return end;
             }
+        }
+    }
+
+    /// Drives the job to its end without holding its thread. Natively that is [`Job::run`].
+    /// In a browser it steps for a few milliseconds, then lets the page paint and answer
+    /// input; while a read from the GPU is pending, or while paused, it waits on the page's
+    /// timer instead of spinning.
+    pub async fn drive(self, control: &Control, sink: Sink<'_>) -> Result<End<T>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.run(control, sink);
+        #[cfg(target_arch = "wasm32")]
+        return self.drive_in_page(control, sink).await;
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn drive_in_page(mut self, control: &Control, sink: Sink<'_>) -> Result<End<T>> {
+        /// How long the job keeps the page's thread at a time: about one frame.
+        const SLICE: web_time::Duration = web_time::Duration::from_millis(12);
+        loop {
+            let slice = web_time::Instant::now();
+            let mut wait = 0;
+            while slice.elapsed() < SLICE {
+                if control.is_cancelled() {
+                    self.cancel();
+                } else if control.is_paused() {
+                    wait = 50;
+                    break;
+                }
+                let before = self.ctx.boundaries.get();
+                let end = self.step();
+                for e in self.take_events() {
+                    sink(&e);
+                }
+                if let Some(end) = end {
+                    return end;
+                }
+                if self.ctx.boundaries.get() == before {
+                    break;
+                }
+            }
+            pace::sleep_ms(wait).await;
         }
     }
 }

@@ -1,8 +1,6 @@
 //! Where everything of a run lives, and the only code that writes it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -13,6 +11,7 @@ use super::reader::RunReader;
 use super::records::{AlphaRecord, FORMAT, Position, RunStatus};
 use super::selection::SelectionRecord;
 use crate::checkpoint::write_atomic;
+use crate::storage;
 
 /// The file that makes a directory a run.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -45,13 +44,14 @@ impl RunDir {
     /// Creates a fresh run directory; refuses one that already holds a run.
     pub fn create(root: &Path) -> Result<Self> {
         let dir = RunDir::new(root);
-        if dir.config().exists() {
+        if storage::exists(&dir.config()) {
             bail!(
                 "{} already holds a run; continue it with --resume {0} or choose another --out",
                 root.display()
             );
         }
-        fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+        storage::create_dir_all(root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
         Ok(dir)
     }
 
@@ -59,10 +59,10 @@ impl RunDir {
     /// layout this build understands.
     pub fn open(root: &Path) -> Result<Self> {
         let dir = RunDir::new(root);
-        if !root.is_dir() {
+        if !storage::is_dir(root) {
             bail!("{}: no such run directory", root.display());
         }
-        if !dir.config().exists() {
+        if !storage::exists(&dir.config()) {
             bail!(
                 "{}: not a darts-pt run directory (no {CONFIG_FILE})",
                 root.display()
@@ -126,14 +126,9 @@ impl RunDir {
 
     /// Appends one JSON line and flushes it, so readers (the studio) see it at once.
     pub fn append<T: Serialize>(&self, path: &Path, value: &T) -> Result<()> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
         let mut line = serde_json::to_string(value)?;
         line.push('\n');
-        f.write_all(line.as_bytes())
+        storage::append(path, line.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
     }
@@ -166,7 +161,7 @@ impl RunDir {
     /// Removes the records of a run that restarts from its beginning.
     pub fn clear_records(&self) {
         for f in [self.metrics(), self.alpha(), self.events()] {
-            let _ = fs::remove_file(f);
+            let _ = storage::remove_file(&f);
         }
     }
 }
@@ -176,11 +171,11 @@ fn retain_lines<T: serde::de::DeserializeOwned>(
     path: &Path,
     keep: impl Fn(&T) -> bool,
 ) -> Result<()> {
-    if !path.exists() {
+    if !storage::exists(path) {
         return Ok(());
     }
     let text =
-        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        storage::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = String::new();
     for line in text.lines() {
         if serde_json::from_str::<T>(line).is_ok_and(|v| keep(&v)) {

@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::dir::CONFIG_FILE;
+use crate::storage;
 
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,46 +30,41 @@ pub trait Files: Send + Sync {
     fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
 }
 
-/// The local file system.
+/// The local file system: the disk, or in a browser the page's own storage
+/// ([`crate::storage`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LocalFiles;
 
 impl Files for LocalFiles {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        storage::read(path)
     }
 
     fn exists(&self, path: &Path) -> bool {
-        path.exists()
+        storage::exists(path)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir)? {
-            let Ok(e) = e else { continue };
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue;
-            }
-            let path = e.path();
-            let is_dir = path.is_dir();
-            let is_run = is_dir && path.join(CONFIG_FILE).is_file();
-            out.push(DirEntry {
-                path,
-                name,
-                is_dir,
-                is_run,
-            });
-        }
+        let mut out: Vec<DirEntry> = storage::read_dir(dir)?
+            .into_iter()
+            .filter(|e| !e.name.starts_with('.'))
+            .map(|e| {
+                let path = dir.join(&e.name);
+                let is_run = e.is_dir && storage::is_file(&path.join(CONFIG_FILE));
+                DirEntry {
+                    path,
+                    name: e.name,
+                    is_dir: e.is_dir,
+                    is_run,
+                }
+            })
+            .collect();
         out.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
         Ok(out)
     }
 
     fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(path, bytes)
+        storage::write(path, bytes)
     }
 }
 

@@ -61,7 +61,7 @@ fn open(start: SearchStart) -> Result<Opened> {
             let cfg = RunReader::local(&dir).search_config()?;
             cfg.validate()?;
             let data = load_search_data(&cfg.data)?;
-            let ckpt = match run.checkpoint().exists() {
+            let ckpt = match crate::storage::exists(&run.checkpoint()) {
                 true => Some(Checkpoint::load(&run.checkpoint())?),
                 false => None,
             };

@@ -118,7 +118,7 @@ pub fn selection_job(
     let run = RunDir::open(&req.run)?;
     let reader = RunReader::local(&req.run);
     let cfg = reader.search_config()?;
-    if !run.checkpoint().exists() {
+    if !crate::storage::exists(&run.checkpoint()) {
         bail!(
             "{}: the run has no checkpoint yet; run or resume its search first",
             run.root.display()
@@ -155,7 +155,7 @@ pub fn selection_job(
         SelectMethod::Pt => {
             let label = label(SelectMethod::Pt, &settings, src.cfg.method);
             let ckpt = src.run.selection_checkpoint(&label);
-            let resume = match req.resume && ckpt.exists() {
+            let resume = match req.resume && crate::storage::exists(&ckpt) {
                 true => Some(Checkpoint::load(&ckpt)?),
                 false => None,
             };

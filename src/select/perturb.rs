@@ -109,7 +109,7 @@ impl Perturber {
     /// The supernet's held-out loss and accuracy with `masks` masked, on the first `images`
     /// held-out images (at least one, at most all of them).
     pub fn score(&self, masks: &MaskSet, images: usize) -> Score {
-        let clock = std::time::Instant::now();
+        let clock = web_time::Instant::now();
         let plans = masked_plans(
             &self.projections,
             self.space.num_ops(),

@@ -297,6 +297,11 @@ impl StudioApp {
     }
 
     /// The device jobs and evaluations run on.
+    /// Whether jobs compute on the GPU that renders the window (WebGPU, in a page).
+    pub fn computes_on_shared_gpu(&self) -> bool {
+        self.compute == Compute::SharedGpu
+    }
+
     pub fn compute_device(&self) -> SelectedDevice {
         self.compute.device(self.gpu.as_ref(), &self.cpu)
     }
@@ -414,7 +419,8 @@ impl StudioApp {
         }
     }
 
-    fn start_job(&mut self, spec: JobSpec) {
+    /// Starts a job on the compute device and opens its run.
+    pub fn start_job(&mut self, spec: JobSpec) {
         let device = self.compute_device();
         let job = Job::start(spec, device, self.wake());
         let root = job.run.clone();

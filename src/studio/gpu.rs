@@ -36,6 +36,7 @@ pub fn shared_setup() -> WgpuSetup {
 
 /// The offscreen variant: the same device request on the adapter wgpu prefers, software
 /// adapters first so renders do not depend on the machine's GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn offscreen_setup() -> WgpuSetup {
     let WgpuSetup::CreateNew(mut setup) = egui_kittest::wgpu::default_wgpu_setup() else {
         return shared_setup();

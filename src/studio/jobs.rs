@@ -3,7 +3,7 @@
 //! wake the UI, which never waits for them.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, channel};
 
 use crate::device::SelectedDevice;
 use crate::job::{Control, End, Event, JobOptions};
@@ -12,11 +12,17 @@ use crate::run::Started;
 use crate::search::{SearchStart, search_job};
 use crate::select::{SelectRequest, selection_job};
 
-/// Starts `f` off the UI thread. The one place the studio creates threads, so a web build can
-/// swap it for its own executor.
+/// Starts `f` off the UI thread. The one place the studio creates threads. A page has no
+/// threads: there `f` runs at once (what the studio hands it there is short: reading a run,
+/// a table); jobs go through [`spawn_job`] instead.
 pub fn spawn_worker(name: &str, f: impl FnOnce() + Send + 'static) {
-    let spawned = std::thread::Builder::new().name(name.to_string()).spawn(f);
-    if let Err(e) = spawned {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = name;
+        f();
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Err(e) = std::thread::Builder::new().name(name.to_string()).spawn(f) {
         eprintln!("darts-pt studio: cannot start a worker thread: {e}");
     }
 }
@@ -97,41 +103,27 @@ impl Job {
             ),
         };
         let ctl = control.clone();
-        spawn_worker("darts-pt job", move || {
-            let send = |tx: &Sender<Msg>, m: Msg| {
+        // Natively on a worker thread, where the job never waits and a panic becomes an error;
+        // in a page as a task of its event loop (the job yields between slices of steps).
+        let body = move || {
+            let send = move |m: Msg| {
                 let _ = tx.send(m);
                 wake();
             };
-            let mut sink = |e: &Event| send(&tx, Msg::Event(e.clone()));
-            let options = JobOptions::default();
-            let result = catch(|| match spec {
-                JobSpec::Search(start) => {
-                    let end = search_job(*start, &device, options)?.run(&ctl, &mut sink)?;
-                    Ok(match end {
-                        End::Finished(()) => "search finished".to_string(),
-                        End::Interrupted { epoch, step } => format!(
-                            "search cancelled at epoch {}, step {step}: checkpoint saved, resume to continue",
-                            epoch + 1
-                        ),
-                        End::Diverged { epoch, step } => {
-                            format!("search diverged at epoch {}, step {step}", epoch + 1)
-                        }
-                    })
-                }
-                JobSpec::Select(req) => {
-                    let end = selection_job(&req, &device, options)?.run(&ctl, &mut sink)?;
-                    Ok(match end {
-                        End::Finished(o) => format!(
-                            "{} selection finished: {}",
-                            o.record.label,
-                            o.record.genotype.unwrap_or_default()
-                        ),
-                        _ => "selection cancelled: resume to continue".to_string(),
-                    })
-                }
-            });
-            send(&tx, Msg::Done(result));
-        });
+            async move {
+                let mut sink = |e: &Event| send(Msg::Event(e.clone()));
+                let run = run_spec(spec, &device, &ctl, &mut sink);
+                #[cfg(not(target_arch = "wasm32"))]
+                let result = catch(|| pollster::block_on(run));
+                #[cfg(target_arch = "wasm32")]
+                let result = run.await.map_err(|e| format!("{e:#}"));
+                send(Msg::Done(result));
+            }
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        spawn_worker("darts-pt job", move || pollster::block_on(body()));
+        #[cfg(target_arch = "wasm32")]
+        wasm_bindgen_futures::spawn_local(body());
         Job {
             title,
             run,
@@ -239,6 +231,42 @@ impl Job {
             Event::Checkpoint { .. } | Event::Alpha(_) => {}
         }
     }
+}
+
+/// Runs a job to its end; says how it ended.
+async fn run_spec(
+    spec: JobSpec,
+    device: &SelectedDevice,
+    ctl: &Control,
+    sink: &mut dyn FnMut(&Event),
+) -> anyhow::Result<String> {
+    let options = JobOptions::default();
+    Ok(match spec {
+        JobSpec::Search(start) => match search_job(*start, device, options)?
+            .drive(ctl, sink)
+            .await?
+        {
+            End::Finished(()) => "search finished".to_string(),
+            End::Interrupted { epoch, step } => format!(
+                "search cancelled at epoch {}, step {step}: checkpoint saved, resume to continue",
+                epoch + 1
+            ),
+            End::Diverged { epoch, step } => {
+                format!("search diverged at epoch {}, step {step}", epoch + 1)
+            }
+        },
+        JobSpec::Select(req) => match selection_job(&req, device, options)?
+            .drive(ctl, sink)
+            .await?
+        {
+            End::Finished(o) => format!(
+                "{} selection finished: {}",
+                o.record.label,
+                o.record.genotype.unwrap_or_default()
+            ),
+            _ => "selection cancelled: resume to continue".to_string(),
+        },
+    })
 }
 
 /// The last path component, for titles.

@@ -19,11 +19,10 @@ pub mod heatmap;
 pub mod jobs;
 pub mod panels;
 pub mod record;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod screenshot;
 
 use std::path::PathBuf;
-
-use anyhow::{Result, bail};
 
 pub use app::{ComputePref, MaskSpec, Panel, StudioApp, StudioOptions};
 
@@ -41,11 +40,12 @@ pub struct Launch {
 }
 
 /// Opens the studio (or writes its screenshot).
-pub fn launch(mut opts: StudioOptions, how: &Launch) -> Result<()> {
+#[cfg(not(target_arch = "wasm32"))]
+pub fn launch(mut opts: StudioOptions, how: &Launch) -> anyhow::Result<()> {
     let size = egui::Vec2::new(how.size.0, how.size.1);
     if let Some(out) = &how.screenshot {
         if !(0.5..=4.0).contains(&how.scale) {
-            bail!("--scale must be between 0.5 and 4");
+            anyhow::bail!("--scale must be between 0.5 and 4");
         }
         // Screenshots must not depend on (or change) the user's recent list.
         opts.recent_file = None;

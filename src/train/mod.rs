@@ -254,7 +254,7 @@ pub fn train_job(
     let ctx = Ctx::new(options);
     let dev = device.device.clone();
     let train_dev = dev.clone().autodiff();
-    let (model, sgd, state) = if resuming && run.checkpoint().exists() {
+    let (model, sgd, state) = if resuming && crate::storage::exists(&run.checkpoint()) {
         let ckpt = Checkpoint::load(&run.checkpoint())?;
         let model = restore(&cfg, data.input, &ckpt, &train_dev)?;
         let mut sgd = new_sgd(&cfg);
@@ -349,7 +349,7 @@ pub fn eval_run(dir: &Path, data: Option<&Path>, device: &SelectedDevice) -> Res
             dir.display()
         )
     })?;
-    if !run.checkpoint().exists() {
+    if !crate::storage::exists(&run.checkpoint()) {
         bail!(
             "{}: the run has no checkpoint yet; train it first",
             dir.display()

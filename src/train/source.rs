@@ -22,7 +22,7 @@ pub struct ResolvedGenotype {
 /// Reads `arg` as a search run directory (taking the selection `label`), a file, or the text.
 pub fn resolve_genotype(arg: &str, label: &str) -> Result<ResolvedGenotype> {
     let path = Path::new(arg);
-    if path.is_dir() {
+    if crate::storage::is_dir(path) {
         return from_run(path, label);
     }
     let text = genotype_text(arg)?;
@@ -44,8 +44,8 @@ pub fn resolve_genotype(arg: &str, label: &str) -> Result<ResolvedGenotype> {
 /// Reads a genotype argument: the text itself, or the contents of a file of that name.
 pub fn genotype_text(arg: &str) -> Result<String> {
     let path = Path::new(arg);
-    if !arg.trim_start().starts_with(['G', '|', '{']) && path.is_file() {
-        return std::fs::read_to_string(path)
+    if !arg.trim_start().starts_with(['G', '|', '{']) && crate::storage::is_file(path) {
+        return crate::storage::read_to_string(path)
             .map(|s| s.trim().to_string())
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }

@@ -11,4 +11,5 @@ mod search;
 mod selection;
 mod studio;
 mod train;
+mod web;
 mod wgpu_backend;

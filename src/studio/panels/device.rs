@@ -174,7 +174,7 @@ fn matmul_check(device: &SelectedDevice, cpu: &SelectedDevice) -> anyhow::Result
     };
     // Once to compile, once to time.
     let _ = run(&device.device);
-    let clock = std::time::Instant::now();
+    let clock = web_time::Instant::now();
     let got = run(&device.device);
     let ms = clock.elapsed().as_secs_f64() * 1e3;
     let want = run(&cpu.device);

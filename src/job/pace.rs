@@ -1,0 +1,15 @@
+//! Giving the host its turn. Natively a job's driver owns its thread and never needs this; in
+//! a browser the job shares the page's only thread, so its driver hands control back to the
+//! event loop (frames, input, WebGPU's readbacks) between slices of steps.
+
+/// Resolves after `ms` milliseconds, through the page's timer: a macrotask, so the browser
+/// paints and delivers events before the job goes on.
+#[cfg(target_arch = "wasm32")]
+pub async fn sleep_ms(ms: i32) {
+    use wasm_bindgen::JsCast;
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let global = js_sys::global().unchecked_into::<web_sys::Window>();
+        let _ = global.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

@@ -1,0 +1,149 @@
+//! `?demo=tiny`: the tiny demo on its own (search, then magnitude and PT on the same
+//! supernet), shown live in the studio; its result goes to `<pre id="darts-pt-result">` for
+//! automation. Each stage is one of the studio's jobs, started when the previous one ends.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use web_time::Instant;
+
+use super::page;
+use crate::config::{Method, Preset, SearchConfig, SelectMethod};
+use crate::run::RunReader;
+use crate::search::SearchStart;
+use crate::select::SelectRequest;
+use crate::space::SpaceId;
+use crate::studio::Panel;
+use crate::studio::StudioApp;
+use crate::studio::jobs::JobSpec;
+
+/// Where the demo's run lives in the page's storage.
+pub const DEMO_DIR: &str = "runs/demo-tiny";
+
+/// What `<pre id="darts-pt-result">` holds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Outcome {
+    /// "done" or "error".
+    pub state: String,
+    /// The adapter that computed, or "cpu".
+    pub backend: String,
+    pub seconds: f64,
+    pub magnitude: Option<String>,
+    pub pt: Option<String>,
+    /// The supernet's held-out accuracy before and after each discretisation.
+    pub supernet_acc: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn error(backend: &str, seconds: f64, error: String) -> Outcome {
+        Outcome {
+            state: "error".into(),
+            backend: backend.into(),
+            seconds,
+            error: Some(error),
+            ..Outcome::default()
+        }
+    }
+
+    /// Writes it into the page.
+    pub fn publish(&self) {
+        page::set_result(&serde_json::to_string_pretty(self).unwrap_or_default());
+    }
+}
+
+/// The demo in progress.
+pub struct Demo {
+    dir: PathBuf,
+    backend: String,
+    started: Instant,
+    /// Stages started so far (search, magnitude, PT).
+    stage: usize,
+    done: bool,
+}
+
+impl Demo {
+    /// Clears an earlier demo run and starts the search.
+    pub fn start(app: &mut StudioApp, backend: String) -> Demo {
+        let dir = PathBuf::from(DEMO_DIR);
+        let _ = crate::storage::remove_dir_all(&dir);
+        let config = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny);
+        app.start_job(JobSpec::Search(Box::new(SearchStart::New {
+            config: Box::new(config),
+            dir: dir.clone(),
+        })));
+        app.set_panel(Panel::Cell);
+        Demo {
+            dir,
+            backend,
+            started: Instant::now(),
+            stage: 1,
+            done: false,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Called every frame: starts the next stage when a job has ended, publishes the outcome
+    /// at the end.
+    pub fn advance(&mut self, app: &mut StudioApp) {
+        if self.done {
+            return;
+        }
+        let Some(outcome) = app.jobs().last().and_then(|j| j.outcome.clone()) else {
+            return;
+        };
+        let seconds = self.started.elapsed().as_secs_f64();
+        if let Err(e) = outcome {
+            self.done = true;
+            Outcome::error(&self.backend, seconds, e).publish();
+            return;
+        }
+        let method = match self.stage {
+            1 => SelectMethod::Magnitude,
+            2 => SelectMethod::Pt,
+            _ => {
+                self.done = true;
+                app.set_panel(Panel::Selection);
+                self.outcome(seconds).publish();
+                return;
+            }
+        };
+        self.stage += 1;
+        app.start_job(JobSpec::Select(SelectRequest {
+            resume: true,
+            ..SelectRequest::new(&self.dir, method)
+        }));
+        app.set_panel(Panel::Selection);
+    }
+
+    fn outcome(&self, seconds: f64) -> Outcome {
+        let selections = match RunReader::local(&self.dir).selections() {
+            Ok(s) => s,
+            Err(e) => return Outcome::error(&self.backend, seconds, format!("{e:#}")),
+        };
+        let acc = |label: &str| {
+            selections.get(label).map(|s| {
+                serde_json::json!({
+                    "before": s.supernet_acc_before,
+                    "after": s.supernet_acc_after,
+                })
+            })
+        };
+        Outcome {
+            state: "done".into(),
+            backend: self.backend.clone(),
+            seconds,
+            magnitude: selections.get("magnitude").and_then(|s| s.genotype.clone()),
+            pt: selections.get("pt").and_then(|s| s.genotype.clone()),
+            supernet_acc: Some(serde_json::json!({
+                "magnitude": acc("magnitude"),
+                "pt": acc("pt"),
+            })),
+            error: None,
+        }
+    }
+}
