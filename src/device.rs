@@ -116,25 +116,57 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn summarize(info: &wgpu::AdapterInfo) -> AdapterSummary {
-    let is_gpu = matches!(
-        info.device_type,
-        wgpu::DeviceType::DiscreteGpu
-            | wgpu::DeviceType::IntegratedGpu
-            | wgpu::DeviceType::VirtualGpu
-    );
     AdapterSummary {
         name: info.name.clone(),
         backend: format!("{:?}", info.backend),
-        device_type: match info.device_type {
-            wgpu::DeviceType::DiscreteGpu => "discrete GPU",
-            wgpu::DeviceType::IntegratedGpu => "integrated GPU",
-            wgpu::DeviceType::VirtualGpu => "virtual GPU",
-            wgpu::DeviceType::Cpu => "software adapter",
-            wgpu::DeviceType::Other => "other",
-        }
-        .to_string(),
-        is_gpu,
+        device_type: device_type_name(info.device_type).to_string(),
+        is_gpu: is_gpu(info.device_type),
     }
+}
+
+/// Whether an adapter of this type is a real GPU (software adapters are not).
+pub fn is_gpu(t: wgpu::DeviceType) -> bool {
+    matches!(
+        t,
+        wgpu::DeviceType::DiscreteGpu
+            | wgpu::DeviceType::IntegratedGpu
+            | wgpu::DeviceType::VirtualGpu
+    )
+}
+
+pub fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete GPU",
+        wgpu::DeviceType::IntegratedGpu => "integrated GPU",
+        wgpu::DeviceType::VirtualGpu => "virtual GPU",
+        wgpu::DeviceType::Cpu => "software adapter",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+/// The browser's WebGPU adapter as a device of its own (a page's only way to one: it starts
+/// asynchronously).
+#[cfg(target_arch = "wasm32")]
+pub async fn webgpu() -> Result<SelectedDevice, DeviceError> {
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| DeviceError {
+            choice: DeviceChoice::Wgpu,
+            reason: format!("the browser offers no WebGPU adapter ({e})"),
+        })?;
+    // Browsers often keep the adapter's name to themselves; the driver then names it.
+    let info = setup.adapter.get_info();
+    let name = if info.name.is_empty() {
+        &info.driver
+    } else {
+        &info.name
+    };
+    Ok(SelectedDevice {
+        device,
+        description: format!("WebGPU: {name} ({})", device_type_name(info.device_type)),
+        is_gpu: is_gpu(info.device_type),
+    })
 }
 
 fn cpu_device() -> SelectedDevice {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the studio page into web/dist/: the crate for wasm32 (wasm SIMD on, for burn's CPU
-# backend), the JavaScript bindings (wasm-bindgen, the version in Cargo.lock), then a size
-# pass (wasm-opt from binaryen, when installed), and the page's static files.
+# backend), a size pass (wasm-opt from binaryen, when installed), the JavaScript bindings
+# (wasm-bindgen, the version in Cargo.lock) and the page's static files.
 #   web/build.sh            release build
 #   DARTS_PT_WEB_OPT=0 web/build.sh   skip wasm-opt (faster, larger)
 set -euo pipefail
@@ -21,13 +21,17 @@ RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128" \
 
 out=web/dist
 rm -rf "$out" && mkdir -p "$out"
-wasm-bindgen --target web --no-typescript --out-dir "$out" \
-  "$target_dir/wasm32-unknown-unknown/release/darts-pt.wasm"
+wasm="$target_dir/wasm32-unknown-unknown/release/darts-pt.wasm"
+# wasm-opt runs before wasm-bindgen: Debian's binaryen (108) breaks the reference-typed table
+# that wasm-bindgen writes ("WebAssembly.Table.set(): Argument 1 is invalid").
 if [ "${DARTS_PT_WEB_OPT:-1}" != 0 ] && command -v wasm-opt >/dev/null; then
+  mkdir -p "$target_dir/web-opt"
   wasm-opt -O2 --strip-debug --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$out/darts-pt_bg.wasm" -o "$out/darts-pt_bg.wasm"
+    "$wasm" -o "$target_dir/web-opt/darts-pt.wasm"
+  wasm="$target_dir/web-opt/darts-pt.wasm"
 fi
+wasm-bindgen --target web --no-typescript --out-dir "$out" "$wasm"
 cp web/index.html web/style.css web/loader.js "$out/"
 raw=$(stat -c %s "$out/darts-pt_bg.wasm")
 gz=$(gzip -9c "$out/darts-pt_bg.wasm" | wc -c)

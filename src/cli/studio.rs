@@ -107,6 +107,7 @@ impl StudioArgs {
             masks: self.masks.clone(),
             capture: None,
             browse_dir: None,
+            gpu_compute: None,
         }
     }
 }

@@ -63,6 +63,8 @@ pub struct JobOptions {
     pub prefetch: bool,
 }
 
+// Derivable on wasm, where the default is `false`; not natively.
+#[allow(clippy::derivable_impls)]
 impl Default for JobOptions {
     fn default() -> Self {
         JobOptions {
@@ -214,12 +216,10 @@ impl<T: 'static> Job<T> {
 
     #[cfg(target_arch = "wasm32")]
     async fn drive_in_page(mut self, control: &Control, sink: Sink<'_>) -> Result<End<T>> {
-        /// How long the job keeps the page's thread at a time: about one frame.
-        const SLICE: web_time::Duration = web_time::Duration::from_millis(12);
         loop {
             let slice = web_time::Instant::now();
             let mut wait = 0;
-            while slice.elapsed() < SLICE {
+            while slice.elapsed() < pace::SLICE {
                 if control.is_cancelled() {
                     self.cancel();
                 } else if control.is_paused() {

@@ -13,3 +13,31 @@ pub async fn sleep_ms(ms: i32) {
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
+
+/// How long work outside the host's event loop keeps the page's thread at a time: about a
+/// frame.
+pub const SLICE: web_time::Duration = web_time::Duration::from_millis(12);
+
+/// Paces a loop that runs on the page's thread: [`Pace::breathe`] after each unit of work
+/// gives the page its turn once a [`SLICE`] has passed. Natively it never waits.
+pub struct Pace(
+    /// When the current slice began (only a page reads it).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    web_time::Instant,
+);
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace(web_time::Instant::now())
+    }
+}
+
+impl Pace {
+    pub async fn breathe(&mut self) {
+        #[cfg(target_arch = "wasm32")]
+        if self.0.elapsed() >= SLICE {
+            sleep_ms(0).await;
+            self.0 = web_time::Instant::now();
+        }
+    }
+}

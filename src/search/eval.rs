@@ -129,9 +129,13 @@ impl EvalPass {
         Some(self.finish().await)
     }
 
-    /// The whole pass on this thread, for callers outside a job (native only).
-    pub fn run_blocking(mut self) -> (f64, f64) {
-        while self.step() {}
-        pollster::block_on(self.finish())
+    /// The whole pass for callers outside a job: at once natively; in a page in slices,
+    /// letting it draw between them.
+    pub async fn run_paced(mut self) -> (f64, f64) {
+        let mut pace = crate::job::pace::Pace::default();
+        while self.step() {
+            pace.breathe().await;
+        }
+        self.finish().await
     }
 }

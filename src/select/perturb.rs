@@ -12,6 +12,7 @@ use burn::tensor::Tensor;
 
 use crate::checkpoint::Checkpoint;
 use crate::device::SelectedDevice;
+use crate::job::JobOptions;
 use crate::nn::bn::BnMode;
 use crate::nn::supernet::{CellProjection, Supernet, WeightPlan, weight_plans};
 use crate::run::{RunDir, RunReader};
@@ -108,7 +109,7 @@ impl Perturber {
 
     /// The supernet's held-out loss and accuracy with `masks` masked, on the first `images`
     /// held-out images (at least one, at most all of them).
-    pub fn score(&self, masks: &MaskSet, images: usize) -> Score {
+    pub async fn score(&self, masks: &MaskSet, images: usize) -> Score {
         let clock = web_time::Instant::now();
         let plans = masked_plans(
             &self.projections,
@@ -121,7 +122,7 @@ impl Perturber {
             batch_size: self.batch,
             augment: None,
             bn: BnMode::Batch,
-            prefetch: true,
+            prefetch: JobOptions::default().prefetch,
         };
         let (data, device) = (&self.data, &self.device.device);
         let pass = EvalPass::new(
@@ -133,7 +134,7 @@ impl Perturber {
             setup,
             device,
         );
-        let (loss, acc) = pass.run_blocking();
+        let (loss, acc) = pass.run_paced().await;
         Score {
             acc,
             loss,

@@ -175,17 +175,6 @@ pub fn restore(path: PathBuf, bytes: Vec<u8>) {
     t.files.insert(path, bytes);
 }
 
-/// Every file path, for a download of a directory.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let k = key(dir);
-    tree()
-        .files
-        .keys()
-        .filter(|p| p.starts_with(&k))
-        .cloned()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,6 +116,9 @@ pub struct StudioOptions {
     pub capture: Option<PathBuf>,
     /// Where the directory browser starts (the current directory if empty).
     pub browse_dir: Option<PathBuf>,
+    /// A GPU device for jobs other than the window's (a page's WebGPU device, the page itself
+    /// drawing with WebGL), or why there is none; `None` shares the window's device.
+    pub gpu_compute: Option<Result<SelectedDevice, String>>,
 }
 
 /// An open run and its latest reading.
@@ -174,20 +177,24 @@ impl StudioApp {
         ctx.set_fonts(fonts);
         let (gpu, heatmap) = match &cc.wgpu_render_state {
             Some(rs) => {
-                let info = gpu::share_with_burn(rs);
+                let info = match opts.gpu_compute.clone() {
+                    Some(burn) => gpu::describe(rs, burn),
+                    None => gpu::share_with_burn(rs),
+                };
                 heatmap::install(rs);
                 let linear_out = rs.target_format.is_srgb();
                 (Some(info), heatmap::Renderer::Gpu { linear_out })
             }
             None => (None, heatmap::Renderer::Cpu),
         };
-        let shared_ok = gpu.as_ref().is_some_and(|g| g.burn.is_ok());
+        let gpu_device = gpu.as_ref().and_then(|g| g.burn.as_ref().ok());
+        let shared_ok = gpu_device.is_some();
         let compute = match opts.compute {
             ComputePref::Cpu => Compute::Cpu,
             ComputePref::Gpu if shared_ok => Compute::SharedGpu,
             ComputePref::Gpu => Compute::Cpu,
             ComputePref::Auto => {
-                if shared_ok && gpu.as_ref().is_some_and(|g| g.is_gpu) {
+                if gpu_device.is_some_and(|d| d.is_gpu) {
                     Compute::SharedGpu
                 } else {
                     Compute::Cpu
@@ -296,12 +303,12 @@ impl StudioApp {
         self.gpu.as_ref()
     }
 
-    /// The device jobs and evaluations run on.
-    /// Whether jobs compute on the GPU that renders the window (WebGPU, in a page).
-    pub fn computes_on_shared_gpu(&self) -> bool {
+    /// Whether jobs compute on the GPU (the window's device, or a page's WebGPU device).
+    pub fn computes_on_gpu(&self) -> bool {
         self.compute == Compute::SharedGpu
     }
 
+    /// The device jobs and evaluations run on.
     pub fn compute_device(&self) -> SelectedDevice {
         self.compute.device(self.gpu.as_ref(), &self.cpu)
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use egui_wgpu::{RenderState, WgpuSetup, WgpuSetupCreateNew, wgpu};
 
-use crate::device::SelectedDevice;
+use crate::device::{SelectedDevice, device_type_name, is_gpu};
 
 /// The device request: all of the adapter's features (except mappable primary buffers, which
 /// slow down discrete GPUs) and its limits, as burn's own device request does.
@@ -72,34 +72,12 @@ impl GpuInfo {
     }
 }
 
-pub fn device_type_name(t: wgpu::DeviceType) -> &'static str {
-    match t {
-        wgpu::DeviceType::DiscreteGpu => "discrete GPU",
-        wgpu::DeviceType::IntegratedGpu => "integrated GPU",
-        wgpu::DeviceType::VirtualGpu => "virtual GPU",
-        wgpu::DeviceType::Cpu => "software adapter",
-        wgpu::DeviceType::Other => "other",
-    }
-}
-
 /// Registers the window's device with burn, unless it lacks the adapter's features (a device
 /// eframe made with its default request); returns what the studio knows about it.
 pub fn share_with_burn(rs: &RenderState) -> GpuInfo {
-    let adapter = rs.adapter.get_info();
-    let wanted = rs
-        .adapter
-        .features()
-        .difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
-    let has = rs.device.features();
-    let has_adapter_features = has.contains(wanted);
-    let limits = rs.device.limits();
-    let is_gpu = matches!(
-        adapter.device_type,
-        wgpu::DeviceType::DiscreteGpu
-            | wgpu::DeviceType::IntegratedGpu
-            | wgpu::DeviceType::VirtualGpu
-    );
-    let burn = if has_adapter_features {
+    let mut info = describe(rs, Err(String::new()));
+    let adapter = &info.adapter;
+    info.burn = if info.has_adapter_features {
         let setup = burn::tensor::wgpu::WgpuSetup {
             instance: rs.instance.clone(),
             adapter: rs.adapter.clone(),
@@ -116,24 +94,41 @@ pub fn share_with_burn(rs: &RenderState) -> GpuInfo {
                     adapter.backend,
                     device_type_name(adapter.device_type)
                 ),
-                is_gpu,
+                is_gpu: info.is_gpu,
             }),
             Err(e) => Err(format!("burn cannot use the window's device: {e}")),
         }
     } else {
+        let wanted = rs
+            .adapter
+            .features()
+            .difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
         Err(format!(
             "the window's device lacks {} of the adapter's features burn needs",
-            wanted.difference(has).iter().count()
+            wanted.difference(rs.device.features()).iter().count()
         ))
     };
+    info
+}
+
+/// What the studio knows about the window's device, with `burn` the GPU device jobs may
+/// compute on (the window's own, or one of their own, as in a page).
+pub fn describe(rs: &RenderState, burn: Result<SelectedDevice, String>) -> GpuInfo {
+    let adapter = rs.adapter.get_info();
+    let wanted = rs
+        .adapter
+        .features()
+        .difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
+    let has = rs.device.features();
+    let limits = rs.device.limits();
     GpuInfo {
-        has_adapter_features,
+        has_adapter_features: has.contains(wanted),
         features: has.iter().count(),
         max_buffer_size: limits.max_buffer_size,
         max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
         max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
         target_format: format!("{:?}", rs.target_format),
-        is_gpu,
+        is_gpu: is_gpu(adapter.device_type),
         adapter,
         burn,
     }

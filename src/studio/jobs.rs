@@ -14,7 +14,7 @@ use crate::select::{SelectRequest, selection_job};
 
 /// Starts `f` off the UI thread. The one place the studio creates threads. A page has no
 /// threads: there `f` runs at once (what the studio hands it there is short: reading a run,
-/// a table); jobs go through [`spawn_job`] instead.
+/// a table); longer work goes through [`spawn_task`].
 pub fn spawn_worker(name: &str, f: impl FnOnce() + Send + 'static) {
     #[cfg(target_arch = "wasm32")]
     {
@@ -25,6 +25,22 @@ pub fn spawn_worker(name: &str, f: impl FnOnce() + Send + 'static) {
     if let Err(e) = std::thread::Builder::new().name(name.to_string()).spawn(f) {
         eprintln!("darts-pt studio: cannot start a worker thread: {e}");
     }
+}
+
+/// Runs a task to its end off the UI: natively the future `make` builds runs on a worker
+/// thread (where it never waits long); in a page it is a task of the page's event loop, which
+/// it must give turns to (see [`crate::job::pace`]).
+pub fn spawn_task<F>(name: &str, make: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()> + 'static,
+{
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = name;
+        wasm_bindgen_futures::spawn_local(make());
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    spawn_worker(name, move || pollster::block_on(make()));
 }
 
 /// Runs `f`, turning a panic into an error message so a failing job cannot take the UI down.
@@ -120,10 +136,7 @@ impl Job {
                 send(Msg::Done(result));
             }
         };
-        #[cfg(not(target_arch = "wasm32"))]
-        spawn_worker("darts-pt job", move || pollster::block_on(body()));
-        #[cfg(target_arch = "wasm32")]
-        wasm_bindgen_futures::spawn_local(body());
+        spawn_task("darts-pt job", body);
         Job {
             title,
             run,

@@ -2,6 +2,7 @@
 //! supernet), shown live in the studio; its result goes to `<pre id="darts-pt-result">` for
 //! automation. Each stage is one of the studio's jobs, started when the previous one ends.
 
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -16,9 +17,10 @@ use crate::space::SpaceId;
 use crate::studio::Panel;
 use crate::studio::StudioApp;
 use crate::studio::jobs::JobSpec;
+use crate::studio::panels::runs::RUNS_DIR;
 
-/// Where the demo's run lives in the page's storage.
-pub const DEMO_DIR: &str = "runs/demo-tiny";
+/// The demo's run, in the page's folder of runs.
+const DEMO_RUN: &str = "demo-tiny";
 
 /// What `<pre id="darts-pt-result">` holds.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -56,17 +58,37 @@ impl Outcome {
 /// The demo in progress.
 pub struct Demo {
     dir: PathBuf,
-    backend: String,
-    started: Instant,
     /// Stages started so far (search, magnitude, PT).
     stage: usize,
-    done: bool,
+}
+
+thread_local! {
+    /// The running demo's start and backend, until its outcome is published; read by
+    /// [`fail`], which a panic may call from anywhere.
+    static RUNNING: RefCell<Option<(Instant, String)>> = const { RefCell::new(None) };
+    static PUBLISHED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Publishes the outcome once: the first end, error or not, is the demo's.
+fn finish(outcome: impl FnOnce(f64, String) -> Outcome) {
+    if PUBLISHED.replace(true) {
+        return;
+    }
+    let (seconds, backend) = RUNNING.take().map_or((0.0, String::new()), |(t, b)| {
+        (t.elapsed().as_secs_f64(), b)
+    });
+    outcome(seconds, backend).publish();
+}
+
+/// Ends the demo (running or not yet started) with an error.
+pub fn fail(message: String) {
+    finish(|seconds, backend| Outcome::error(&backend, seconds, message));
 }
 
 impl Demo {
     /// Clears an earlier demo run and starts the search.
     pub fn start(app: &mut StudioApp, backend: String) -> Demo {
-        let dir = PathBuf::from(DEMO_DIR);
+        let dir = PathBuf::from(RUNS_DIR).join(DEMO_RUN);
         let _ = crate::storage::remove_dir_all(&dir);
         let config = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny);
         app.start_job(JobSpec::Search(Box::new(SearchStart::New {
@@ -74,42 +96,28 @@ impl Demo {
             dir: dir.clone(),
         })));
         app.set_panel(Panel::Cell);
-        Demo {
-            dir,
-            backend,
-            started: Instant::now(),
-            stage: 1,
-            done: false,
-        }
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.done
+        RUNNING.set(Some((Instant::now(), backend)));
+        Demo { dir, stage: 1 }
     }
 
     /// Called every frame: starts the next stage when a job has ended, publishes the outcome
     /// at the end.
     pub fn advance(&mut self, app: &mut StudioApp) {
-        if self.done {
+        if PUBLISHED.get() {
             return;
         }
         let Some(outcome) = app.jobs().last().and_then(|j| j.outcome.clone()) else {
             return;
         };
-        let seconds = self.started.elapsed().as_secs_f64();
         if let Err(e) = outcome {
-            self.done = true;
-            Outcome::error(&self.backend, seconds, e).publish();
-            return;
+            return fail(e);
         }
         let method = match self.stage {
             1 => SelectMethod::Magnitude,
             2 => SelectMethod::Pt,
             _ => {
-                self.done = true;
                 app.set_panel(Panel::Selection);
-                self.outcome(seconds).publish();
-                return;
+                return finish(|seconds, backend| self.outcome(seconds, backend));
             }
         };
         self.stage += 1;
@@ -120,10 +128,10 @@ impl Demo {
         app.set_panel(Panel::Selection);
     }
 
-    fn outcome(&self, seconds: f64) -> Outcome {
+    fn outcome(&self, seconds: f64, backend: String) -> Outcome {
         let selections = match RunReader::local(&self.dir).selections() {
             Ok(s) => s,
-            Err(e) => return Outcome::error(&self.backend, seconds, format!("{e:#}")),
+            Err(e) => return Outcome::error(&backend, seconds, format!("{e:#}")),
         };
         let acc = |label: &str| {
             selections.get(label).map(|s| {
@@ -135,7 +143,7 @@ impl Demo {
         };
         Outcome {
             state: "done".into(),
-            backend: self.backend.clone(),
+            backend,
             seconds,
             magnitude: selections.get("magnitude").and_then(|s| s.genotype.clone()),
             pt: selections.get("pt").and_then(|s| s.genotype.clone()),

@@ -14,20 +14,18 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 
 use wasm_bindgen::prelude::*;
-use web_time::Instant;
 
-use crate::studio::{ComputePref, Panel, StudioApp, StudioOptions, gpu};
-use demo::{Demo, Outcome};
+use crate::studio::{ComputePref, Panel, StudioApp, StudioOptions};
+use demo::Demo;
 
-/// Where runs made in the page live (in its storage).
-pub const RUNS_DIR: &str = "runs";
+use crate::studio::panels::runs::RUNS_DIR;
 
 thread_local! {
     static RUNNER: RefCell<Option<eframe::WebRunner>> = const { RefCell::new(None) };
     /// A panel asked for from JavaScript (`show_panel`), applied at the next frame.
     static PANEL: RefCell<Option<Panel>> = const { RefCell::new(None) };
-    /// Whether a demo runs, and since when: a panic then also ends it in the result element.
-    static DEMO_SINCE: RefCell<Option<Instant>> = const { RefCell::new(None) };
+    /// The studio's egui context, to ask for that frame.
+    static EGUI: RefCell<Option<egui::Context>> = const { RefCell::new(None) };
 }
 
 /// What the page's address asks for.
@@ -71,12 +69,10 @@ pub fn start() {
     });
 }
 
+/// An error that stops the page also ends a demo it was asked for, in the result element.
 fn end_demo_with_error(message: String) {
-    let since = DEMO_SINCE.with(|d| d.borrow_mut().take());
-    let demo = page::param("demo").is_some();
-    if since.is_some() || demo {
-        let seconds = since.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        Outcome::error("", seconds, message).publish();
+    if page::param("demo").is_some() {
+        demo::fail(message);
     }
 }
 
@@ -91,9 +87,18 @@ async fn run() -> Result<(), String> {
     persist::interrupt_orphans(runs);
     wasm_bindgen_futures::spawn_local(persist::keep_flushing());
     let canvas = page::canvas()?;
+    // Jobs compute on a WebGPU device of their own; the page draws with WebGL, which every
+    // browser has (and a WebGPU canvas does not present in every one: headless Chromium's
+    // SwiftShader adapter computes but shows nothing).
+    let gpu_compute = match params.compute {
+        ComputePref::Cpu => None,
+        _ => Some(crate::device::webgpu().await.map_err(|e| e.to_string())),
+    };
+    let mut draw = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    draw.instance_descriptor.backends = wgpu::Backends::GL;
     let options = eframe::WebOptions {
         wgpu_options: egui_wgpu::WgpuConfiguration {
-            wgpu_setup: gpu::shared_setup(),
+            wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(draw),
             ..Default::default()
         },
         ..Default::default()
@@ -103,19 +108,13 @@ async fn run() -> Result<(), String> {
         .start(
             canvas,
             options,
-            Box::new(move |cc| Ok(Box::new(WebApp::new(cc, params)?))),
+            Box::new(move |cc| Ok(Box::new(WebApp::new(cc, params, gpu_compute)?))),
         )
         .await
-        .map_err(|e| format!("the studio cannot start: {}", js_text(&e)))?;
+        .map_err(|e| format!("the studio cannot start: {}", page::js_error(&e)))?;
     RUNNER.with(|r| *r.borrow_mut() = Some(runner));
     page::loaded();
     Ok(())
-}
-
-fn js_text(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| js_sys::Reflect::get(e, &"message".into()).ok()?.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// Shows a panel by its name (`runs`, `cell`, `selection`, `perturbation`, `curves`,
@@ -124,6 +123,7 @@ fn js_text(e: &JsValue) -> String {
 pub fn show_panel(name: &str) -> Result<(), JsValue> {
     let panel: Panel = name.parse().map_err(|e: String| JsValue::from_str(&e))?;
     PANEL.with(|p| *p.borrow_mut() = Some(panel));
+    EGUI.with(|c| c.borrow().as_ref().map(egui::Context::request_repaint));
     Ok(())
 }
 
@@ -137,30 +137,29 @@ impl WebApp {
     fn new(
         cc: &eframe::CreationContext<'_>,
         params: Params,
+        gpu_compute: Option<Result<crate::device::SelectedDevice, String>>,
     ) -> Result<WebApp, Box<dyn std::error::Error + Send + Sync>> {
         let opts = StudioOptions {
+            gpu_compute,
             compute: params.compute,
             browse_dir: Some(PathBuf::from(RUNS_DIR)),
             recent_file: Some(PathBuf::from(".recent-runs.json")),
             ..StudioOptions::default()
         };
+        EGUI.with(|c| *c.borrow_mut() = Some(cc.egui_ctx.clone()));
         let mut studio = StudioApp::new(cc, opts);
-        if params.compute == ComputePref::Gpu && !studio.computes_on_shared_gpu() {
-            let why = match studio.gpu() {
-                None => "the page renders without wgpu".to_string(),
-                Some(g) => match &g.burn {
-                    Err(e) => e.clone(),
-                    Ok(_) => format!("the page renders with {}", g.adapter_line()),
-                },
+        if params.compute == ComputePref::Gpu && !studio.computes_on_gpu() {
+            let why = match studio.gpu().map(|g| &g.burn) {
+                Some(Err(e)) => e.clone(),
+                _ => "the page draws without wgpu".to_string(),
             };
             return Err(format!("WebGPU is not available for computing: {why}").into());
         }
         let demo = params.demo.then(|| {
-            let backend = match studio.computes_on_shared_gpu() {
-                true => studio.gpu().map_or("webgpu".into(), |g| g.adapter_line()),
+            let backend = match studio.computes_on_gpu() {
+                true => studio.compute_device().description,
                 false => "cpu".into(),
             };
-            DEMO_SINCE.with(|d| *d.borrow_mut() = Some(Instant::now()));
             Demo::start(&mut studio, backend)
         });
         Ok(WebApp { studio, demo })
@@ -175,9 +174,6 @@ impl eframe::App for WebApp {
         self.studio.ui(ui, frame);
         if let Some(d) = &mut self.demo {
             d.advance(&mut self.studio);
-            if d.is_done() {
-                DEMO_SINCE.with(|s| *s.borrow_mut() = None);
-            }
         }
     }
 }

@@ -67,22 +67,9 @@ pub fn canvas() -> Result<web_sys::HtmlCanvasElement, String> {
         .ok_or_else(|| "the page has no <canvas id=\"darts-pt-canvas\">".to_string())
 }
 
-/// Offers `bytes` to the user as a download named `name`.
-pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
-    let err = |e: wasm_bindgen::JsValue| format!("cannot download {name}: {e:?}");
-    let array = js_sys::Uint8Array::from(bytes);
-    let parts = js_sys::Array::of1(&array);
-    let blob = web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(err)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
-    let doc = document().ok_or("no document")?;
-    let a: web_sys::HtmlAnchorElement = doc
-        .create_element("a")
-        .map_err(err)?
-        .dyn_into()
-        .map_err(|_| "no anchor element".to_string())?;
-    a.set_href(&url);
-    a.set_download(name);
-    a.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
-    Ok(())
+/// What a JavaScript error says.
+pub fn js_error(e: &wasm_bindgen::JsValue) -> String {
+    e.as_string()
+        .or_else(|| js_sys::Reflect::get(e, &"message".into()).ok()?.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
 }

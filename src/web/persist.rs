@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use js_sys::{Reflect, Uint8Array};
+use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemWritableFileStream};
@@ -22,9 +22,7 @@ thread_local! {
 }
 
 fn js(e: JsValue) -> String {
-    e.as_string()
-        .or_else(|| Reflect::get(&e, &"message".into()).ok()?.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
+    super::page::js_error(&e)
 }
 
 /// `runs/a.txt` -> `runs%2Fa.txt`: one flat name per path.

@@ -40,7 +40,9 @@ fn pass(
     dev: &Device,
 ) -> (f64, f64) {
     let probs = detached_probs(model);
-    EvalPass::new(model, &probs, plans, data, &data.alpha_half, setup, dev).run_blocking()
+    pollster::block_on(
+        EvalPass::new(model, &probs, plans, data, &data.alpha_half, setup, dev).run_paced(),
+    )
 }
 
 /// A pass setup of batch statistics (PT's scoring) with `augment`.
@@ -307,8 +309,9 @@ fn scoring_passes(
     {
         let plans = weight_plans(projections, ops, mask);
         let setup = scoring(64, Some((&data.augment, 1000 + k as u64)));
-        let (loss, acc) =
-            EvalPass::new(model, &probs, &plans, data, &data.alpha_half, setup, dev).run_blocking();
+        let (loss, acc) = pollster::block_on(
+            EvalPass::new(model, &probs, &plans, data, &data.alpha_half, setup, dev).run_paced(),
+        );
         assert!(loss.is_finite() && (0.0..=1.0).contains(&acc));
         losses.push(loss);
     }

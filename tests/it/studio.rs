@@ -276,9 +276,10 @@ fn studio_panels_show_the_tiny_run() {
         };
         let probs = detached_probs(&model);
         let half = &data.alpha_half[..images];
-        EvalPass::new(&model, &probs, &plans, &data, half, setup, &device)
-            .run_blocking()
-            .1
+        pollster::block_on(
+            EvalPass::new(&model, &probs, &plans, &data, half, setup, &device).run_paced(),
+        )
+        .1
     };
     let base = acc(None);
     assert!(

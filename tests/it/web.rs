@@ -1,8 +1,7 @@
 //! The studio page in a real browser: the site is built from scratch (`web/build.sh`), served
 //! on 127.0.0.1 and driven in headless Chromium by WebDriver (`web/tests/drive.py`: selenium
-//! and chromedriver) through the tiny demo on both compute paths: WebGPU (Chromium's
-//! SwiftShader adapter on a machine without a GPU) and burn's CPU backend compiled to wasm.
-//! Screenshots of every panel go to `<target>/web-screenshots/`.
+//! and chromedriver) through the tiny demo, on burn's CPU backend compiled to wasm and on
+//! WebGPU. Screenshots of every panel go to `<target>/web-screenshots/`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -146,14 +145,21 @@ fn demo(base: &str, backend: &str) -> serde_json::Value {
 }
 
 #[test]
-#[ignore = "not yet passing: the demo finishes on the CPU path, but the page's screenshots come out \
-            blank in headless Chromium and the WebGPU path is unchecked (issue 14's note). Needs \
-            chromium, chromium-driver, python3-selenium, wasm-bindgen-cli (Cargo.lock's \
-            version) and the wasm32-unknown-unknown target; run with --ignored"]
-fn the_page_runs_the_tiny_demo_on_webgpu_and_on_the_cpu() {
-    let base = serve(site());
-    let cpu = demo(&base, "cpu");
-    assert_eq!(cpu["backend"], "cpu");
-    let gpu = demo(&base, "webgpu");
-    assert_ne!(gpu["backend"], "cpu");
+#[cfg_attr(
+    not(has_web_tools),
+    ignore = "needs chromium, chromium-driver, python3-selenium, wasm-bindgen-cli (Cargo.lock's \
+              version) and `rustup target add wasm32-unknown-unknown`"
+)]
+fn the_page_runs_the_tiny_demo_on_the_cpu() {
+    let r = demo(&serve(site()), "cpu");
+    assert_eq!(r["backend"], "cpu");
+}
+
+#[test]
+#[ignore = "burn's kernels do not run on Chromium's SwiftShader WebGPU adapter yet: a matmul \
+            pipeline is invalid there (an invalid bind group layout) and the device is lost; \
+            run with --ignored where a browser has a real WebGPU adapter"]
+fn the_page_runs_the_tiny_demo_on_webgpu() {
+    let r = demo(&serve(site()), "webgpu");
+    assert!(r["backend"].as_str().unwrap().starts_with("WebGPU"), "{r}");
 }

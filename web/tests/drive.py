@@ -32,7 +32,7 @@ def main():
     url, shots, prefix, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
-    for a in ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu",
+    for a in ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-unsafe-swiftshader",
               "--window-size=1400,900", "--disable-dev-shm-usage"]:
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -1,8 +1,8 @@
 //! The perturbation panel: PT done by hand. The user masks operations of a loaded supernet
 //! (their mixing weight set to zero, the others not renormalised) and the studio measures the
 //! supernet's held-out accuracy with and without them, exactly as PT's scoring pass does
-//! ([`crate::select::perturb::Perturber`]). The supernet lives on a worker thread; the UI sends
-//! mask sets and reads back accuracies.
+//! ([`crate::select::perturb::Perturber`]). The supernet lives in a task of its own (a worker
+//! thread natively); the UI sends mask sets and reads back accuracies.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use crate::space::{CellType, SearchSpace};
 use crate::studio::app::MaskSpec;
 use crate::studio::cell::{self, CellView, OpClick, edge_name};
 use crate::studio::colormap::{ValueRange, op_color};
-use crate::studio::jobs::{catch, spawn_worker};
+use crate::studio::jobs::{catch, spawn_task};
 use crate::studio::panels::runs::ONE_JOB;
 use crate::studio::record::RunRecord;
 
@@ -37,8 +37,9 @@ enum Reply {
     },
 }
 
-/// The worker: loads the supernet from the run's checkpoint, then scores mask sets.
-fn worker(
+/// The worker: loads the supernet from the run's checkpoint, then scores mask sets as they
+/// come.
+async fn worker(
     root: PathBuf,
     device: SelectedDevice,
     rx: Receiver<Request>,
@@ -60,14 +61,32 @@ fn worker(
         held_out: perturber.held_out(),
         batch: perturber.batch_size(),
     });
-    while let Ok(req) = rx.recv() {
-        let Request::Score { masks, images } = req;
-        let result = catch(|| Ok(perturber.score(&masks, images)));
+    while let Some(Request::Score { masks, images }) = next_request(&rx).await {
+        // Natively a panic becomes an error; in a page there is no unwinding to catch.
+        #[cfg(not(target_arch = "wasm32"))]
+        let result = catch(|| Ok(pollster::block_on(perturber.score(&masks, images))));
+        #[cfg(target_arch = "wasm32")]
+        let result = Ok(perturber.score(&masks, images).await);
         send(Reply::Scored {
             masks,
             images,
             result,
         });
+    }
+}
+
+/// The UI's next request, or `None` once the panel is gone. A page cannot block its only
+/// thread on the channel, so it looks again on the page's timer.
+async fn next_request(rx: &Receiver<Request>) -> Option<Request> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rx.recv().ok();
+    #[cfg(target_arch = "wasm32")]
+    loop {
+        match rx.try_recv() {
+            Ok(r) => return Some(r),
+            Err(std::sync::mpsc::TryRecvError::Empty) => crate::job::pace::sleep_ms(30).await,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+        }
     }
 }
 
@@ -184,7 +203,7 @@ impl Perturbation {
         let (rep_tx, rep_rx) = channel();
         let desc = device.description.clone();
         let r = root.to_path_buf();
-        spawn_worker("darts-pt perturbation", move || {
+        spawn_task("darts-pt perturbation", move || {
             worker(r, device, req_rx, rep_tx, wake)
         });
         Perturbation {

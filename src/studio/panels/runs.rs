@@ -82,12 +82,17 @@ fn opt_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<Option<T>, Strin
         .map_err(|_| format!("{what}: '{s}' is not a whole number"))
 }
 
+/// Where the form puts new runs: beside the desktop's working directory, or the page's
+/// storage's one folder of runs.
+pub const RUNS_DIR: &str = if cfg!(target_arch = "wasm32") {
+    "runs"
+} else {
+    "darts-pt-runs"
+};
+
 impl SearchForm {
     fn default_out(&self) -> String {
-        format!(
-            "darts-pt-runs/{}-{}-{}",
-            self.space, self.method, self.preset
-        )
+        format!("{RUNS_DIR}/{}-{}-{}", self.space, self.method, self.preset)
     }
 
     /// The settings this form gives, as flags would.
