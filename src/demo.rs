@@ -27,6 +27,14 @@ pub struct DemoRequest {
     pub table: Option<PathBuf>,
 }
 
+/// The demo's search: DARTS on the NB201 supernet at `preset`'s size.
+pub fn search_config(preset: Preset) -> SearchConfig {
+    SearchConfig::preset(SpaceId::Nb201, Method::Darts, preset)
+}
+
+/// The selections the demo compares, in the order it runs them.
+pub const SELECTIONS: [SelectMethod; 2] = [SelectMethod::Magnitude, SelectMethod::Pt];
+
 /// Runs (or continues) the demo; returns magnitude's and PT's records and the report, or
 /// `None` when it was interrupted.
 pub fn run_demo(
@@ -35,7 +43,7 @@ pub fn run_demo(
     progress: &mut Progress,
     control: &Control,
 ) -> Result<Option<(SelectionRecord, SelectionRecord, String)>> {
-    let mut cfg = SearchConfig::preset(SpaceId::Nb201, Method::Darts, req.preset);
+    let mut cfg = search_config(req.preset);
     cfg.seed = req.seed;
     cfg.data.path = req.data.clone();
     if let Some(e) = req.epochs {
@@ -80,10 +88,11 @@ pub fn run_demo(
         };
         run_select(&req, device, &mut sink, control).map(End::finished)
     };
-    let Some(mag) = select(SelectMethod::Magnitude)? else {
+    let [magnitude, pt] = SELECTIONS;
+    let Some(mag) = select(magnitude)? else {
         return Ok(None);
     };
-    let Some(pt) = select(SelectMethod::Pt)? else {
+    let Some(pt) = select(pt)? else {
         return Ok(None);
     };
     let report = side_by_side(&mag.record, &pt.record);

@@ -9,11 +9,11 @@ use serde::Serialize;
 use web_time::Instant;
 
 use super::page;
-use crate::config::{Method, Preset, SearchConfig, SelectMethod};
+use crate::config::Preset;
+use crate::demo::SELECTIONS;
 use crate::run::RunReader;
 use crate::search::SearchStart;
 use crate::select::SelectRequest;
-use crate::space::SpaceId;
 use crate::studio::Panel;
 use crate::studio::StudioApp;
 use crate::studio::jobs::JobSpec;
@@ -58,7 +58,7 @@ impl Outcome {
 /// The demo in progress.
 pub struct Demo {
     dir: PathBuf,
-    /// Stages started so far (search, magnitude, PT).
+    /// Selections started so far (of [`SELECTIONS`], after the search).
     stage: usize,
 }
 
@@ -90,14 +90,14 @@ impl Demo {
     pub fn start(app: &mut StudioApp, backend: String) -> Demo {
         let dir = PathBuf::from(RUNS_DIR).join(DEMO_RUN);
         let _ = crate::storage::remove_dir_all(&dir);
-        let config = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny);
+        let config = crate::demo::search_config(Preset::Tiny);
         app.start_job(JobSpec::Search(Box::new(SearchStart::New {
             config: Box::new(config),
             dir: dir.clone(),
         })));
         app.set_panel(Panel::Cell);
         RUNNING.set(Some((Instant::now(), backend)));
-        Demo { dir, stage: 1 }
+        Demo { dir, stage: 0 }
     }
 
     /// Called every frame: starts the next stage when a job has ended, publishes the outcome
@@ -112,13 +112,9 @@ impl Demo {
         if let Err(e) = outcome {
             return fail(e);
         }
-        let method = match self.stage {
-            1 => SelectMethod::Magnitude,
-            2 => SelectMethod::Pt,
-            _ => {
-                app.set_panel(Panel::Selection);
-                return finish(|seconds, backend| self.outcome(seconds, backend));
-            }
+        let Some(&method) = SELECTIONS.get(self.stage) else {
+            app.set_panel(Panel::Selection);
+            return finish(|seconds, backend| self.outcome(seconds, backend));
         };
         self.stage += 1;
         app.start_job(JobSpec::Select(SelectRequest {
