@@ -108,6 +108,7 @@ impl StudioArgs {
             capture: None,
             browse_dir: None,
             gpu_compute: None,
+            host: None,
         }
     }
 }

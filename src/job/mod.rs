@@ -239,6 +239,7 @@ impl<T: 'static> Job<T> {
                 }
             }
             pace::sleep_ms(wait).await;
+            pace::give_way().await;
         }
     }
 }

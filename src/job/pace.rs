@@ -14,6 +14,15 @@ pub async fn sleep_ms(ms: i32) {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
+/// Lets the page finish storing changed files first (see
+/// [`crate::storage::memory::set_mirroring`]).
+#[cfg(target_arch = "wasm32")]
+pub async fn give_way() {
+    while crate::storage::memory::is_mirroring() {
+        sleep_ms(2).await;
+    }
+}
+
 /// How long work outside the host's event loop keeps the page's thread at a time: about a
 /// frame.
 pub const SLICE: web_time::Duration = web_time::Duration::from_millis(12);
@@ -37,6 +46,7 @@ impl Pace {
         #[cfg(target_arch = "wasm32")]
         if self.0.elapsed() >= SLICE {
             sleep_ms(0).await;
+            give_way().await;
             self.0 = web_time::Instant::now();
         }
     }

@@ -3,6 +3,7 @@
 //! [`selection`] and [`events`] are the types the files hold; [`reader`] is the one reader,
 //! over [`files::Files`] so that every front end reads runs the same way.
 
+pub mod archive;
 pub mod dir;
 pub mod events;
 pub mod files;

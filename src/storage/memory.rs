@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::Entry;
@@ -153,6 +154,21 @@ pub fn read_dir(path: &Path) -> io::Result<Vec<Entry>> {
             is_dir: false,
         });
     Ok(dirs.chain(files).collect())
+}
+
+/// Set while the page copies changes to its persistent storage.
+static MIRRORING: AtomicBool = AtomicBool::new(false);
+
+/// The page is copying changes to persistent storage (or has finished). A job sharing the
+/// page's thread waits meanwhile (the job module's `pace::give_way`): each of the copy's many
+/// awaits would otherwise wait behind a whole training step, and a checkpoint would reach
+/// storage only after dozens of steps.
+pub fn set_mirroring(on: bool) {
+    MIRRORING.store(on, Ordering::Relaxed);
+}
+
+pub fn is_mirroring() -> bool {
+    MIRRORING.load(Ordering::Relaxed)
 }
 
 /// The files changed since the last call, each with its contents (`None`: removed).

@@ -14,6 +14,7 @@ use egui::{Align, Layout, RichText, Ui};
 use super::files::{Files, LocalFiles, RecentRuns};
 use super::gpu::{self, GpuInfo};
 use super::heatmap;
+use super::host::Host;
 use super::jobs::{Job, JobSpec, lock, spawn_worker};
 use super::panels::cell::CellUi;
 use super::panels::curves;
@@ -119,6 +120,8 @@ pub struct StudioOptions {
     /// A GPU device for jobs other than the window's (a page's WebGPU device, the page itself
     /// drawing with WebGL), or why there is none; `None` shares the window's device.
     pub gpu_compute: Option<Result<SelectedDevice, String>>,
+    /// The page around the studio, where there is one: uploads and downloads.
+    pub host: Option<Arc<dyn Host>>,
 }
 
 /// An open run and its latest reading.
@@ -160,6 +163,7 @@ pub struct StudioApp {
     frames: u64,
     idle_frames: u64,
     messages: Vec<String>,
+    host: Option<Arc<dyn Host>>,
 }
 
 impl StudioApp {
@@ -247,6 +251,7 @@ impl StudioApp {
             frames: 0,
             idle_frames: 0,
             messages,
+            host: opts.host.clone(),
         };
         app.want_table();
         for r in &opts.runs {
@@ -286,6 +291,13 @@ impl StudioApp {
         self.current
             .and_then(|i| self.runs.get(i))
             .and_then(|r| r.record.clone())
+    }
+
+    /// The open runs in the panel's order, each with its latest reading (once read).
+    pub fn open_runs(&self) -> impl Iterator<Item = (&Path, Option<&RunRecord>)> {
+        self.runs
+            .iter()
+            .map(|r| (r.root.as_path(), r.record.as_deref()))
     }
 
     /// The jobs started in this window.
@@ -408,6 +420,19 @@ impl StudioApp {
         let space = rec.as_ref().and_then(|r| r.space.as_ref());
         let messages = self.perturb_ui.poll(space);
         self.messages.extend(messages);
+    }
+
+    /// Uses the NAS-Bench-201 table at `path` from now on (one the user loaded into a page).
+    pub fn set_table(&mut self, path: PathBuf) {
+        self.table_path = Some(path);
+        self.table = TableState::Loading;
+        self.table_rx = None;
+        self.want_table();
+    }
+
+    /// The NAS-Bench-201 table: not configured, loading, ready or failed.
+    pub fn table(&self) -> &TableState {
+        &self.table
     }
 
     /// Starts loading the NB201 table, if one is configured, in the background.
@@ -601,6 +626,8 @@ impl StudioApp {
             open: &rows,
             jobs: &self.jobs,
             gpu_available: gpu_desc.as_deref(),
+            uploads: self.host.is_some(),
+            table: &self.table,
         };
         let actions = runs::ui(ui, &mut self.runs_ui, view, &mut compute);
         drop(rows);
@@ -652,6 +679,17 @@ impl StudioApp {
                 RunsAction::Cancel(i) => {
                     if let Some(j) = self.jobs.get_mut(i) {
                         j.cancel();
+                    }
+                }
+                RunsAction::Choose(what) => {
+                    if let Some(h) = &self.host {
+                        h.choose(what);
+                    }
+                }
+                RunsAction::Download(dir) => {
+                    if let Some(Err(e)) = self.host.as_ref().map(|h| h.download(&dir)) {
+                        self.messages
+                            .push(format!("cannot download {}: {e}", dir.display()));
                     }
                 }
                 RunsAction::DismissJob(i) => {

@@ -16,6 +16,7 @@ pub mod colormap;
 pub mod files;
 pub mod gpu;
 pub mod heatmap;
+pub mod host;
 pub mod jobs;
 pub mod panels;
 pub mod record;

@@ -50,6 +50,15 @@ pub fn show_error(message: &str) {
     }
 }
 
+/// Hides the error banner (what went wrong has been put right).
+pub fn clear_error() {
+    if let Some(el) = document().and_then(|d| d.get_element_by_id("darts-pt-error"))
+        && let Ok(el) = el.dyn_into::<HtmlElement>()
+    {
+        let _ = el.style().set_property("display", "none");
+    }
+}
+
 /// Hides the loading note once the studio draws.
 pub fn loaded() {
     if let Some(el) = document().and_then(|d| d.get_element_by_id("darts-pt-loading"))

@@ -94,12 +94,19 @@ pub async fn load() -> Result<usize, String> {
     Ok(n)
 }
 
-/// Writes what changed in memory since the last call.
+/// Writes what changed in memory since the last call; jobs wait meanwhile.
 pub async fn flush() -> Result<(), String> {
     let changes = memory::take_changes();
     if changes.is_empty() {
         return Ok(());
     }
+    memory::set_mirroring(true);
+    let done = write_changes(changes).await;
+    memory::set_mirroring(false);
+    done
+}
+
+async fn write_changes(changes: Vec<(PathBuf, Option<Vec<u8>>)>) -> Result<(), String> {
     let dir = root().await?;
     for (path, bytes) in changes {
         let p = path.to_string_lossy().into_owned();

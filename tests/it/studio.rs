@@ -37,7 +37,7 @@ use crate::common::{read_jsonl, status};
 /// sums in a thread-dependent order and draws from one random stream per process, so a run made
 /// inside this (parallel) test process differs slightly every time; the snapshots need the same
 /// run every time.
-fn studio_run() -> &'static Path {
+pub(crate) fn studio_run() -> &'static Path {
     static RUN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();

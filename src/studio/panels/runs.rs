@@ -12,7 +12,9 @@ use crate::device::{DeviceChoice, SelectedDevice};
 use crate::space::SpaceId;
 use crate::studio::files::{DirEntry, Files, RecentRuns};
 use crate::studio::gpu::GpuInfo;
+use crate::studio::host::Upload;
 use crate::studio::jobs::Job;
+use crate::studio::panels::selection::TableState;
 
 /// Why only one job runs at a time.
 pub const ONE_JOB: &str = "one job at a time: burn's CPU backend has a single random stream per \
@@ -163,6 +165,10 @@ pub enum RunsAction {
     Pause(usize, bool),
     Cancel(usize),
     DismissJob(usize),
+    /// Ask the page for a file: a run (zip or folder), the NB201 table.
+    Choose(Upload),
+    /// Save a run as a zip (in a page).
+    Download(PathBuf),
 }
 
 /// One open run as the panel lists it.
@@ -184,6 +190,10 @@ pub struct RunsView<'a> {
     pub open: &'a [OpenRunRow<'a>],
     pub jobs: &'a [Job],
     pub gpu_available: Option<&'a str>,
+    /// A page hosts the studio: runs and the NB201 table come from the user's files, and runs
+    /// leave as zip downloads.
+    pub uploads: bool,
+    pub table: &'a TableState,
 }
 
 /// Draws the panel.
@@ -199,6 +209,8 @@ pub fn ui(
         open,
         jobs,
         gpu_available,
+        uploads,
+        table,
     } = view;
     let busy = jobs.iter().any(|j| !j.is_done());
     let mut actions = Vec::new();
@@ -219,6 +231,9 @@ pub fn ui(
                 actions.push(RunsAction::Open(PathBuf::from(state.path.trim())));
             }
         });
+        if uploads {
+            upload_row(ui, table, &mut actions);
+        }
         if !recent.paths.is_empty() {
             ui.label(RichText::new("Recent").strong());
             for p in &recent.paths {
@@ -274,6 +289,14 @@ pub fn ui(
                         {
                             actions.push(RunsAction::Resume(r.path.to_path_buf()));
                         }
+                        if uploads
+                            && ui
+                                .button("zip")
+                                .on_hover_text("download this run as a zip, to open on the desktop")
+                                .clicked()
+                        {
+                            actions.push(RunsAction::Download(r.path.to_path_buf()));
+                        }
                         if ui.button("close").clicked() {
                             actions.push(RunsAction::Close(i));
                         }
@@ -307,6 +330,43 @@ pub fn ui(
         }
     });
     actions
+}
+
+/// In a page: runs and the NB201 table come from the user's machine.
+fn upload_row(ui: &mut Ui, table: &TableState, actions: &mut Vec<RunsAction>) {
+    ui.horizontal(|ui| {
+        ui.label("from this computer:");
+        if ui
+            .button("run as zip …")
+            .on_hover_text("a run directory packed as a zip (by the desktop, or downloaded here)")
+            .clicked()
+        {
+            actions.push(RunsAction::Choose(Upload::RunZip));
+        }
+        if ui
+            .button("run folder …")
+            .on_hover_text("a run directory written by `darts-pt search` or `select`")
+            .clicked()
+        {
+            actions.push(RunsAction::Choose(Upload::RunFolder));
+        }
+    });
+    ui.horizontal(|ui| {
+        let state = match table {
+            TableState::NotConfigured => "not loaded".to_string(),
+            TableState::Loading => "loading …".to_string(),
+            TableState::Ready(t) => format!("{} cells", t.len()),
+            TableState::Failed(e) => e.clone(),
+        };
+        ui.label(format!("NAS-Bench-201 table: {state}"));
+        if ui
+            .button("load CSV …")
+            .on_hover_text("the table of all 15,625 cells, for lookups in the selection panel")
+            .clicked()
+        {
+            actions.push(RunsAction::Choose(Upload::Table));
+        }
+    });
 }
 
 fn browser(ui: &mut Ui, state: &mut RunsUi, files: &dyn Files, actions: &mut Vec<RunsAction>) {

@@ -351,7 +351,11 @@ impl SelectionUi {
         if space.family == Family::Nb201 {
             match table {
                 TableState::NotConfigured => {
-                    ui.weak("NAS-Bench-201 lookup: give --table CSV or set DARTS_PT_NB201");
+                    ui.weak(if cfg!(target_arch = "wasm32") {
+                        "NAS-Bench-201 lookup: load the table's CSV in the runs panel"
+                    } else {
+                        "NAS-Bench-201 lookup: give --table CSV or set DARTS_PT_NB201"
+                    });
                 }
                 TableState::Loading => {
                     ui.horizontal(|ui| {
