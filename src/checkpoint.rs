@@ -8,8 +8,41 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{DType, TensorData};
+use burn::tensor::{DType, Tensor, TensorData, Transaction};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+/// The tensors of a checkpoint on their way from the device, by name: one transaction, so a
+/// whole checkpoint is one host round trip, and awaited, since a page's WebGPU can only read
+/// asynchronously (a synchronous read there panics).
+#[derive(Default)]
+pub struct Readback {
+    names: Vec<String>,
+    tx: Option<Transaction>,
+}
+
+impl Readback {
+    pub fn add<const D: usize>(&mut self, name: String, t: Tensor<D>) {
+        // One transaction holds tensors of one backend: parameters are autodiff tensors,
+        // optimiser buffers are not, so every tensor goes in without autodiff.
+        self.tx = Some(self.tx.take().unwrap_or_default().register(t.inner()));
+        self.names.push(name);
+    }
+
+    /// The values, by name.
+    pub async fn read(self) -> BTreeMap<String, TensorData> {
+        let Some(tx) = self.tx else {
+            return BTreeMap::new();
+        };
+        #[cfg(target_family = "wasm")]
+        let data = tx
+            .execute_async()
+            .await
+            .expect("the device returns its values");
+        #[cfg(not(target_family = "wasm"))]
+        let data = tx.execute();
+        self.names.into_iter().zip(data).collect()
+    }
+}
 
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,8 @@ use burn::tensor::Gradients;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Readback;
+
 /// Gradients of a module's parameters by path, flattened, on the non-autodiff device.
 #[derive(Clone, Debug, Default)]
 pub struct GradSet {
@@ -260,9 +262,9 @@ pub struct OptimState {
 
 impl Sgd {
     /// Buffers as named host data (`<prefix>.<path>`).
-    pub fn export(&self, prefix: &str, out: &mut BTreeMap<String, TensorData>) {
+    pub fn export(&self, prefix: &str, out: &mut Readback) {
         for (k, v) in &self.buffers {
-            out.insert(format!("{prefix}.{k}"), v.clone().into_data());
+            out.add(format!("{prefix}.{k}"), v.clone());
         }
     }
 
@@ -278,12 +280,12 @@ impl Sgd {
 }
 
 impl Adam {
-    pub fn export(&self, prefix: &str, out: &mut BTreeMap<String, TensorData>) -> OptimState {
+    pub fn export(&self, prefix: &str, out: &mut Readback) -> OptimState {
         for (k, v) in &self.m {
-            out.insert(format!("{prefix}.m.{k}"), v.clone().into_data());
+            out.add(format!("{prefix}.m.{k}"), v.clone());
         }
         for (k, v) in &self.v {
-            out.insert(format!("{prefix}.v.{k}"), v.clone().into_data());
+            out.add(format!("{prefix}.v.{k}"), v.clone());
         }
         OptimState {
             steps: self.steps.clone(),

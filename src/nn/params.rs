@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
 
+use crate::checkpoint::Readback;
+
 /// Names of the BatchNorm buffers, which are state but not parameters.
 const BUFFERS: [&str; 2] = ["running_mean", "running_var"];
 
@@ -70,12 +72,13 @@ pub fn count_params<M: Module>(module: &M, exclude_prefix: Option<&str>) -> usiz
     counter.total
 }
 
-struct Collector {
+struct Collector<'a> {
     path: PathTracker,
-    tensors: BTreeMap<String, TensorData>,
+    prefix: &'a str,
+    out: &'a mut Readback,
 }
 
-impl ModuleVisitor for Collector {
+impl ModuleVisitor for Collector<'_> {
     fn enter_module(&mut self, name: &str, _container: &str) {
         self.path.enter(name);
     }
@@ -83,19 +86,30 @@ impl ModuleVisitor for Collector {
         self.path.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.tensors
-            .insert(self.path.path(), param.val().into_data());
+        let name = match self.prefix {
+            "" => self.path.path(),
+            p => format!("{p}.{}", self.path.path()),
+        };
+        self.out.add(name, param.val());
     }
 }
 
-/// Every float tensor of a module (parameters and BatchNorm buffers) by dotted path.
-pub fn named_tensors<M: Module>(module: &M) -> BTreeMap<String, TensorData> {
-    let mut collector = Collector {
+/// Adds every float tensor of a module (parameters and BatchNorm buffers) to `out`, named
+/// `prefix.` and its dotted path.
+pub fn add_named<M: Module>(module: &M, prefix: &str, out: &mut Readback) {
+    module.visit(&mut Collector {
         path: PathTracker::default(),
-        tensors: BTreeMap::new(),
-    };
-    module.visit(&mut collector);
-    collector.tensors
+        prefix,
+        out,
+    });
+}
+
+/// Every float tensor of a module by dotted path, read at once: for callers outside a job
+/// (natively, or on a CPU device); jobs read through [`Readback::read`].
+pub fn named_tensors<M: Module>(module: &M) -> BTreeMap<String, TensorData> {
+    let mut out = Readback::default();
+    add_named(module, "", &mut out);
+    pollster::block_on(out.read())
 }
 
 /// Paths of the learnable parameters of a module, in visiting order.

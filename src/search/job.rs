@@ -118,7 +118,7 @@ impl Search {
             if self.ctx.boundary().await {
                 self.fold(&mut windows).await;
                 self.state.step = step;
-                return self.interrupt(plan.epoch, step).map(Err);
+                return self.interrupt(plan.epoch, step).await.map(Err);
             }
             let images = self.train_step(&mut batches, plan, step, &mut windows)?;
             (windows.images, epoch_images, step) =
@@ -251,12 +251,12 @@ impl Search {
         self.state.epoch += 1;
         self.state.step = 0;
         self.state.sums = EpochSums::default();
-        self.checkpoint()?;
+        self.checkpoint().await?;
         self.life.running(self.state.epoch)
     }
 
     /// Writes the checkpoint of the run as it stands.
-    fn save(&self) -> Result<()> {
+    async fn save(&self) -> Result<()> {
         state::save(
             &self.life.run,
             &self.model,
@@ -264,11 +264,12 @@ impl Search {
             &self.adam,
             &self.state,
         )
+        .await
     }
 
-    fn checkpoint(&mut self) -> Result<()> {
+    async fn checkpoint(&mut self) -> Result<()> {
         self.state.elapsed = self.life.elapsed();
-        self.save()?;
+        self.save().await?;
         self.ctx.emit(Event::Checkpoint {
             epoch: self.state.epoch,
             step: self.state.step,
@@ -277,8 +278,8 @@ impl Search {
         Ok(())
     }
 
-    fn interrupt(&mut self, epoch: usize, step: usize) -> Result<End<()>> {
-        self.checkpoint()?;
+    async fn interrupt(&mut self, epoch: usize, step: usize) -> Result<End<()>> {
+        self.checkpoint().await?;
         self.life.interrupted(&self.ctx, epoch, step)
     }
 
@@ -295,7 +296,7 @@ impl Search {
         if self.cfg.method == Method::Sgas && undecided {
             let probs = state::probabilities(&self.model).await;
             self.sgas_epoch_end(&probs, self.cfg.epochs, true)?;
-            self.save()?;
+            self.save().await?;
         }
         let msg = format!(
             "search finished: {} epochs in {:.1} s",

@@ -6,10 +6,10 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, Readback};
 use crate::config::SearchConfig;
 use crate::nn::InputShape;
-use crate::nn::params::{load_named, named_tensors};
+use crate::nn::params::{add_named, load_named};
 use crate::nn::supernet::{CellProjection, Supernet, SupernetConfig};
 use crate::optim::{Adam, OptimState, Sgd};
 use crate::run::{AlphaRecord, RunDir, SgasDecision};
@@ -115,20 +115,23 @@ pub fn checkpoint_sgas_order(ckpt: &Checkpoint) -> Result<Vec<(String, usize)>> 
         .collect())
 }
 
-/// Writes the search checkpoint of `run`.
-pub(super) fn save(
+/// Writes the search checkpoint of `run` (its tensors read from the device in one go).
+pub(super) async fn save(
     run: &RunDir,
     model: &Supernet,
     sgd: &Sgd,
     adam: &Adam,
     state: &LoopState,
 ) -> Result<()> {
-    let mut ckpt = Checkpoint::default();
-    ckpt.insert_section("model", named_tensors(model));
-    sgd.export("sgd", &mut ckpt.tensors);
+    let mut tensors = Readback::default();
+    add_named(model, "model", &mut tensors);
+    sgd.export("sgd", &mut tensors);
     let mut state = state.clone();
-    state.adam = adam.export("adam", &mut ckpt.tensors);
-    ckpt.state = serde_json::to_value(&state)?;
+    state.adam = adam.export("adam", &mut tensors);
+    let ckpt = Checkpoint {
+        tensors: tensors.read().await,
+        state: serde_json::to_value(&state)?,
+    };
     ckpt.save(&run.checkpoint())?;
     Ok(())
 }

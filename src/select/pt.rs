@@ -24,7 +24,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, Readback};
 use crate::config::{Criterion, Method, PtConfig, SearchConfig};
 use crate::job::batches::Batches;
 use crate::job::lifecycle::Stopwatch;
@@ -32,7 +32,7 @@ use crate::job::streams::{PT_PASS, PT_TUNE_EPOCH, Stream};
 use crate::job::sums::Window;
 use crate::job::{Ctx, End, Event, Job, JobOptions};
 use crate::nn::bn::BnMode;
-use crate::nn::params::named_tensors;
+use crate::nn::params::add_named;
 use crate::nn::supernet::{CellProjection, Mask, Supernet, WeightPlan, weight_plans};
 use crate::optim::{Adam, OptimState, Sgd};
 use crate::run::{
@@ -290,7 +290,7 @@ impl PtRun {
             self.ctx.emit(Event::Metrics(rec));
             self.state.epoch += 1;
             self.state.elapsed = base + clock.seconds();
-            self.save()?;
+            self.save().await?;
         }
         Ok(())
     }
@@ -629,13 +629,16 @@ impl PtRun {
         stats.len
     }
 
-    fn save(&self) -> Result<()> {
-        let mut ckpt = Checkpoint::default();
-        ckpt.insert_section("model", named_tensors(&self.pt.model));
-        self.sgd.export("sgd", &mut ckpt.tensors);
+    async fn save(&self) -> Result<()> {
+        let mut tensors = Readback::default();
+        add_named(&self.pt.model, "model", &mut tensors);
+        self.sgd.export("sgd", &mut tensors);
         let mut state = self.state.clone();
-        state.adam = self.pt.adam.export("adam", &mut ckpt.tensors);
-        ckpt.state = serde_json::to_value(&state)?;
+        state.adam = self.pt.adam.export("adam", &mut tensors);
+        let ckpt = Checkpoint {
+            tensors: tensors.read().await,
+            state: serde_json::to_value(&state)?,
+        };
         ckpt.save(&self.pt.run.selection_checkpoint(&self.pt.label))?;
         Ok(())
     }

@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::{TrainData, TrainNetwork, test_pass};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, Readback};
 use crate::config::TrainConfig;
 use crate::data::{self, BatchRequest};
 use crate::job::batches::Batches;
@@ -18,7 +18,7 @@ use crate::job::sums::{Rows, Window};
 use crate::job::{Ctx, End, Event};
 use crate::nn::bn::BnMode;
 use crate::nn::darts_eval::EvalForward;
-use crate::nn::params::named_tensors;
+use crate::nn::params::add_named;
 use crate::optim::{GradSet, Sgd, cosine_lr};
 use crate::run::{MetricsKind, TrainRecord, TrainResult};
 use crate::search::steps::{DeviceBatch, correct, cross_entropy};
@@ -138,7 +138,7 @@ impl Training {
                 let rows = window.read().await;
                 self.state.sums.add(&rows);
                 self.state.step = step;
-                self.checkpoint()?;
+                self.checkpoint().await?;
                 return self.life.interrupted(&self.ctx, epoch, step).map(Err);
             }
             let images = self.train_step(&mut batches, lr, step, &mut window)?;
@@ -259,17 +259,20 @@ impl Training {
         self.state.epoch += 1;
         self.state.step = 0;
         self.state.sums = EpochSums::default();
-        self.checkpoint()?;
+        self.checkpoint().await?;
         self.life.running(self.state.epoch)?;
         Ok(test)
     }
 
-    fn checkpoint(&mut self) -> Result<()> {
+    async fn checkpoint(&mut self) -> Result<()> {
         self.state.elapsed = self.life.elapsed();
-        let mut ckpt = Checkpoint::default();
-        ckpt.insert_section("model", named_tensors(&self.model));
-        self.sgd.export("sgd", &mut ckpt.tensors);
-        ckpt.state = serde_json::to_value(&self.state)?;
+        let mut tensors = Readback::default();
+        add_named(&self.model, "model", &mut tensors);
+        self.sgd.export("sgd", &mut tensors);
+        let ckpt = Checkpoint {
+            tensors: tensors.read().await,
+            state: serde_json::to_value(&self.state)?,
+        };
         ckpt.save(&self.life.run.checkpoint())?;
         self.ctx.emit(Event::Checkpoint {
             epoch: self.state.epoch,
