@@ -338,6 +338,8 @@ impl StudioApp {
             return;
         }
         self.recent.remember(self.files.as_ref(), &root);
+        // A run just written (a job's, an upload's) is new to the directory browser too.
+        self.runs_ui.forget_listing();
         self.runs.push(OpenRun {
             root,
             record: None,

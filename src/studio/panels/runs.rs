@@ -152,6 +152,11 @@ impl RunsUi {
             form: SearchForm::default(),
         }
     }
+
+    /// Lists the browsed directory again at the next frame.
+    pub fn forget_listing(&mut self) {
+        self.listing = None;
+    }
 }
 
 /// What the panel asks the app to do.
