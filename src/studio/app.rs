@@ -12,7 +12,7 @@ use std::time::Duration;
 use egui::{Align, Layout, RichText, Ui};
 
 use super::files::{Files, LocalFiles, RecentRuns};
-use super::gpu::{self, GpuInfo};
+use super::gpu::{self, GpuInfo, SHARED_GPU};
 use super::heatmap;
 use super::host::Host;
 use super::jobs::{Job, JobSpec, lock, spawn_worker};
@@ -207,7 +207,9 @@ impl StudioApp {
         };
         let mut messages = Vec::new();
         if opts.compute == ComputePref::Gpu && !shared_ok {
-            messages.push("the window's GPU cannot compute for burn; using the CPU".into());
+            messages.push(format!(
+                "{SHARED_GPU} cannot compute for burn; using the CPU"
+            ));
         }
         let files: Arc<dyn Files> = Arc::new(LocalFiles);
         let recent = RecentRuns::load(files.as_ref(), opts.recent_file.clone());

@@ -10,6 +10,14 @@ use egui_wgpu::{RenderState, WgpuSetup, WgpuSetupCreateNew, wgpu};
 
 use crate::device::{SelectedDevice, device_type_name, is_gpu};
 
+/// What the UI calls the GPU that burn may share: a window's wgpu device, or in a page the
+/// WebGPU device the page computes on.
+pub const SHARED_GPU: &str = if cfg!(target_arch = "wasm32") {
+    "the page's WebGPU"
+} else {
+    "the window's GPU"
+};
+
 /// The device request: all of the adapter's features (except mappable primary buffers, which
 /// slow down discrete GPUs) and its limits, as burn's own device request does.
 pub fn shared_device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {

@@ -56,6 +56,15 @@ pub fn catch<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, String> {
     }
 }
 
+/// [`catch`] for a task's future: natively the panic is caught on the worker's thread; in a
+/// page a panic ends the module anyway (the page shows it), so the future is only awaited.
+pub async fn catch_async<T>(f: impl Future<Output = anyhow::Result<T>>) -> Result<T, String> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return catch(|| pollster::block_on(f));
+    #[cfg(target_arch = "wasm32")]
+    return f.await.map_err(|e| format!("{e:#}"));
+}
+
 /// Locks a mutex shared with a worker, even one poisoned by a worker that panicked: the UI
 /// still reads what is there.
 pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -107,7 +107,8 @@ async fn run() -> Result<(), String> {
     // browser has (and a WebGPU canvas does not present in every one: headless Chromium's
     // SwiftShader adapter computes but shows nothing).
     let gpu_compute = match params.compute {
-        ComputePref::Cpu => None,
+        // Never the WebGL device: burn cannot compute on it.
+        ComputePref::Cpu => Some(Err("not started: the address asks for backend=cpu".into())),
         _ => Some(crate::device::webgpu().await.map_err(|e| e.to_string())),
     };
     let mut draw = egui_wgpu::WgpuSetupCreateNew::without_display_handle();

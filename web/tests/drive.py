@@ -8,8 +8,9 @@
     drive.py open BASE RUN_DIR TABLE_CSV SHOTS PREFIX TIMEOUT_S
         Packs RUN_DIR as a zip (Python's zipfile, not the page's code), chooses it in the page's
         "run as zip" chooser and TABLE_CSV in its NAS-Bench-201 chooser, waits until the studio
-        has read both, and screenshots the cell and selection panels. Prints
-        {"shown": <dartsPt.describe()>, ...}.
+        has read both, and screenshots the cell and selection panels; then chooses RUN_DIR in the
+        "run folder" chooser and waits for that copy too. Prints
+        {"shown": <dartsPt.describe()>, "folder": <describe() after the folder>, ...}.
     drive.py interrupt BASE DOWNLOADS TIMEOUT_S
         Starts the tiny demo, closes the page once the search has checkpointed an epoch (as a
         user closing the tab), opens it again, and downloads the interrupted run as a zip into
@@ -140,7 +141,14 @@ def open_run(base, run_dir, table, shots, prefix, timeout):
                     r["read"] and r["selections"] and r["path"] == s["current"] for r in s["runs"]),
                 "the uploaded run and table")
             screenshots(driver, shots, prefix, ["runs", "cell", "selection"])
-            return {"shown": shown, "console": console(driver)}
+            # The same run again, chosen as a folder (the chooser lists its files).
+            driver.find_element(By.ID, "darts-pt-open-folder").send_keys(os.path.abspath(run_dir))
+            folder = wait_described(
+                driver, timeout,
+                lambda s: s["current"] != shown["current"] and any(
+                    r["read"] and r["selections"] and r["path"] == s["current"] for r in s["runs"]),
+                "the run chosen as a folder")
+            return {"shown": shown, "folder": folder, "console": console(driver)}
         finally:
             driver.quit()
 

@@ -8,7 +8,7 @@ use egui::Ui;
 
 use crate::device::SelectedDevice;
 use crate::studio::gpu::GpuInfo;
-use crate::studio::jobs::{catch, lock, spawn_worker};
+use crate::studio::jobs::{catch_async, lock, spawn_task};
 use crate::studio::panels::runs::Compute;
 
 /// The outcome of the device check, shared with its worker.
@@ -43,12 +43,9 @@ impl DeviceUi {
         compute: Compute,
         wake: impl Fn() + Send + 'static,
     ) -> Option<DeviceAction> {
-        ui.heading("Rendering and compute share one wgpu device");
-        ui.label(
-            "The window's device is created with every feature and limit its adapter offers, \
-             as burn's kernels need, and then registered with burn: rendering, the heatmap \
-             shader and (when chosen) search, selection and perturbation all run on it.",
-        );
+        let words = Words::here();
+        ui.heading(words.heading);
+        ui.label(words.about);
         ui.add_space(6.0);
         match gpu {
             None => {
@@ -106,7 +103,7 @@ impl DeviceUi {
         ui.horizontal(|ui| {
             ui.radio_value(&mut chosen, Compute::Cpu, &cpu.description);
             ui.add_enabled_ui(gpu_ok, |ui| {
-                ui.radio_value(&mut chosen, Compute::SharedGpu, "the window's wgpu device");
+                ui.radio_value(&mut chosen, Compute::SharedGpu, words.gpu);
             });
         });
         ui.weak(
@@ -126,8 +123,8 @@ impl DeviceUi {
             let s = slot.clone();
             let device = chosen.device(gpu, cpu);
             let cpu = cpu.clone();
-            spawn_worker("darts-pt device check", move || {
-                let r = catch(|| matmul_check(&device, &cpu));
+            spawn_task("darts-pt device check", move || async move {
+                let r = catch_async(matmul_check(&device, &cpu)).await;
                 *lock(&s) = Some(r);
                 wake();
             });
@@ -153,9 +150,41 @@ impl DeviceUi {
     }
 }
 
+/// How the panel names the devices: a window renders and computes on one wgpu device; a page
+/// draws with WebGL and computes on a WebGPU device of its own.
+struct Words {
+    heading: &'static str,
+    about: &'static str,
+    gpu: &'static str,
+}
+
+impl Words {
+    fn here() -> Self {
+        if cfg!(target_arch = "wasm32") {
+            Words {
+                heading: "The page draws with WebGL and computes on WebGPU or the CPU",
+                about: "The page draws through WebGL, which every browser offers (the adapter \
+                        below); burn computes on a WebGPU device of its own when the browser \
+                        offers one, else on its CPU backend compiled to wasm.",
+                gpu: "the page's WebGPU device",
+            }
+        } else {
+            Words {
+                heading: "Rendering and compute share one wgpu device",
+                about: "The window's device is created with every feature and limit its \
+                        adapter offers, as burn's kernels need, and then registered with burn: \
+                        rendering, the heatmap shader and (when chosen) search, selection and \
+                        perturbation all run on it.",
+                gpu: "the window's wgpu device",
+            }
+        }
+    }
+}
+
 /// A 256x256 product on `device`, compared with the CPU's: proves burn computes correctly on
-/// the device the window renders with.
-fn matmul_check(device: &SelectedDevice, cpu: &SelectedDevice) -> anyhow::Result<String> {
+/// the device the window renders with. Reads are awaited: a page's WebGPU cannot read
+/// synchronously.
+async fn matmul_check(device: &SelectedDevice, cpu: &SelectedDevice) -> anyhow::Result<String> {
     use burn::tensor::{Tensor, TensorData};
     let n = 256;
     let a: Vec<f32> = (0..n * n)
@@ -164,20 +193,17 @@ fn matmul_check(device: &SelectedDevice, cpu: &SelectedDevice) -> anyhow::Result
     let b: Vec<f32> = (0..n * n)
         .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
         .collect();
-    let run = |d: &burn::tensor::Device| -> Vec<f32> {
+    let run = |d: &burn::tensor::Device| {
         let x = Tensor::<2>::from_data(TensorData::new(a.clone(), [n, n]), d);
         let y = Tensor::<2>::from_data(TensorData::new(b.clone(), [n, n]), d);
-        x.matmul(y)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default()
+        crate::job::read::floats(x.matmul(y).reshape([n * n]))
     };
     // Once to compile, once to time.
-    let _ = run(&device.device);
+    let _ = run(&device.device).await;
     let clock = web_time::Instant::now();
-    let got = run(&device.device);
+    let got = run(&device.device).await;
     let ms = clock.elapsed().as_secs_f64() * 1e3;
-    let want = run(&cpu.device);
+    let want = run(&cpu.device).await;
     anyhow::ensure!(
         got.len() == want.len(),
         "the device returned {} values",

@@ -11,7 +11,7 @@ use crate::config::{Method, Preset, SearchConfig};
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::space::SpaceId;
 use crate::studio::files::{DirEntry, Files, RecentRuns};
-use crate::studio::gpu::GpuInfo;
+use crate::studio::gpu::{GpuInfo, SHARED_GPU};
 use crate::studio::host::Upload;
 use crate::studio::jobs::Job;
 use crate::studio::panels::selection::TableState;
@@ -495,8 +495,8 @@ fn search_form(
             ui.horizontal(|ui| {
                 ui.radio_value(compute, Compute::Cpu, "cpu (flex)");
                 ui.add_enabled_ui(gpu.is_some(), |ui| {
-                    ui.radio_value(compute, Compute::SharedGpu, "the window's GPU")
-                        .on_hover_text(gpu.unwrap_or("burn could not share the window's device"));
+                    ui.radio_value(compute, Compute::SharedGpu, SHARED_GPU)
+                        .on_hover_text(gpu.unwrap_or("burn could not compute on this GPU"));
                 });
             });
             ui.end_row();
