@@ -176,6 +176,16 @@ fn the_page_runs_the_tiny_demo_on_webgpu() {
     assert!(r["backend"].as_str().unwrap().starts_with("WebGPU"), "{r}");
 }
 
+/// The run the studio shows, from a `describe()` answer.
+fn current_run(shown: &serde_json::Value) -> &serde_json::Value {
+    shown["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == shown["current"])
+        .unwrap_or_else(|| panic!("no current run in {shown}"))
+}
+
 #[test]
 #[cfg_attr(
     not(has_web_tools),
@@ -213,12 +223,7 @@ fn the_page_opens_a_run_the_cli_wrote_from_a_zip_and_a_folder() {
     );
     let shown = &seen["shown"];
     let current = shown["current"].as_str().unwrap();
-    let r = shown["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["path"] == current)
-        .unwrap();
+    let r = current_run(shown);
     assert!(r["problems"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(r["state"], "finished", "{r}");
     // What the page read is what the CLI wrote: PT's genotype and every one of its decisions.
@@ -241,12 +246,7 @@ fn the_page_opens_a_run_the_cli_wrote_from_a_zip_and_a_folder() {
     let folder = &seen["folder"];
     let copy = folder["current"].as_str().unwrap();
     assert_ne!(copy, current, "{folder}");
-    let r = folder["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["path"] == copy)
-        .unwrap();
+    let r = current_run(folder);
     assert!(r["problems"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(r["selections"]["pt"]["genotype"], pt["genotype"], "{r}");
     assert_eq!(r["selections"]["pt"]["op_decisions"], decisions, "{r}");
