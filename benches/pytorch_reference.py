@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""PyTorch CPU counterpart of `darts-pt bench --device cpu` (src/bench.rs).
+"""PyTorch counterpart of `darts-pt bench` (src/bench.rs), on the CPU or a CUDA GPU.
 
 Times, per case (batch 64, random N(0,1) inputs, labels (i*7) % 10):
   weight step : forward with detached softmax(alpha), CE, backward, global clip_grad_norm_(5),
@@ -8,16 +8,26 @@ Times, per case (batch 64, random N(0,1) inputs, labels (i*7) % 10):
                 CE, backward, Adam(3e-4, betas (.5,.999), eps 1e-8, wd 1e-3) on alpha; the
                 weights have requires_grad=False during it, as Rust's `without_grad` copy)
                 followed by a weight step
-  forward     : torch.no_grad() forward, BatchNorm in train mode (batch statistics)
+  forward     : torch.no_grad() forward, BatchNorm in train mode (batch statistics), and the
+                number of correct answers read back (one host read, as darts-pt's row)
+  PT eval     : the forward with op 1 of edge 0 of the normal cell masked (weight 0), as
+                PT's scoring pass
+On CUDA every timed step ends with torch.cuda.synchronize(); the first weight step (cuDNN's
+algorithm search, lazy initialisation) is reported apart, and the peak memory is
+torch.cuda.max_memory_allocated() per case.
 Networks follow src/nn/{nb201,darts_search,ops,mixed,supernet}.rs. A mixed op skips `none`
 (it adds zeros). The DARTS case uses SpaceId::Darts as bench.rs does: 7 ops, no `none`
 (--darts8 gives the 8-op space with `none`, which adds alpha entries but no compute).
 
 Usage: python benches/pytorch_reference.py [--only SUBSTR] [--steps 7] [--warmup 2] [--threads 2]
-                             [--min] [--cpu-time] [--darts8]
-(--min / --cpu-time mirror `darts-pt bench --min / --cpu-time`; Rust's default --steps is 5.)
+                             [--min] [--cpu-time] [--darts8] [--device cpu|cuda] [--paper]
+                             [--json]
+(--min / --cpu-time mirror `darts-pt bench --min / --cpu-time`; Rust's default --steps is 5.
+The paper-scale DARTS case (C=16 L=8 3x32x32) runs on CUDA, or on the CPU with --paper, as
+`darts-pt bench` does. --json prints the rows with darts-pt's field names.)
 """
 import argparse
+import json
 import statistics
 import time
 
@@ -260,7 +270,14 @@ CASES = [  # name, space, C, layers, (in_ch, size)
     ("NB201 C=8 N=1 1x28x28", "nb201", 8, 1, (1, 28)),
     ("NB201 C=16 N=5 3x32x32", "nb201", 16, 5, (3, 32)),
     ("DARTS C=8 L=5 1x28x28", "darts", 8, 5, (1, 28)),
+    ("DARTS C=16 L=8 3x32x32", "darts", 16, 8, (3, 32)),  # heavy: CUDA or --paper
 ]
+HEAVY = {"DARTS C=16 L=8 3x32x32"}
+
+
+def sync(args):
+    if args.device == "cuda":
+        torch.cuda.synchronize()
 
 
 def timed(fn, args):
@@ -268,12 +285,22 @@ def timed(fn, args):
     clock = time.process_time if args.cpu_time else time.perf_counter
     for _ in range(args.warmup):
         fn()
+    sync(args)
     ts = []
     for _ in range(args.steps):
         t = clock()
         fn()
+        sync(args)
         ts.append((clock() - t) * 1e3)
     return min(ts) if args.min else statistics.median(ts)
+
+
+def first(fn, args):
+    """Wall ms of one call, synchronised: the first step, with its one-off costs."""
+    t = time.perf_counter()
+    fn()
+    sync(args)
+    return (time.perf_counter() - t) * 1e3
 
 
 def run_case(case, args):
@@ -283,15 +310,19 @@ def run_case(case, args):
         net = Nb201Supernet(c, layers, in_ch, 10)
     else:
         net = DartsSupernet(c, layers, in_ch, 10, DARTS8_OPS if args.darts8 else DARTS_OPS)
+    dev = torch.device(args.device)
+    net = net.to(dev)
     net.train()
-    alphas = [(1e-3 * torch.randn(*s)).requires_grad_() for s in net.alpha_shapes]
+    alphas = [(1e-3 * torch.randn(*s, device=dev)).requires_grad_() for s in net.alpha_shapes]
     weights = [p for p in net.parameters()]
     sgd = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     adam = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), eps=1e-8, weight_decay=1e-3)
     b = 64
-    y = torch.tensor([(i * 7) % 10 for i in range(b)])
-    xw = torch.randn(b, in_ch, size, size)
-    xa = torch.randn(b, in_ch, size, size)
+    y = torch.tensor([(i * 7) % 10 for i in range(b)], device=dev)
+    xw = torch.randn(b, in_ch, size, size, device=dev)
+    xa = torch.randn(b, in_ch, size, size, device=dev)
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
 
     def weight_step():
         probs = [F.softmax(a, dim=1).detach() for a in alphas]
@@ -316,17 +347,35 @@ def run_case(case, args):
         alpha_step()
         weight_step()
 
-    def forward():
+    def forward(mask=False):
         with torch.no_grad():
             probs = [F.softmax(a, dim=1) for a in alphas]
-            net(xw, probs)
+            if mask:
+                probs[0] = probs[0].clone()
+                probs[0][0, 1] = 0.0
+            correct = (net(xw, probs).argmax(1) == y).sum()
+            return correct.item()
 
+    first_ms = first(weight_step, args)
     w_ms = timed(weight_step, args)
     d_ms = timed(darts_step, args)
     f_ms = timed(forward, args)
-    nparams = sum(p.numel() for p in weights)
-    nalpha = sum(a.numel() for a in alphas)
-    return name, w_ms, b / w_ms * 1e3, d_ms, b / d_ms * 1e3, f_ms, nparams, nalpha
+    pt_ms = timed(lambda: forward(mask=True), args)
+    return {
+        "case": name,
+        "device": args.device,
+        "first_step_ms": first_ms,
+        "weight_step_ms": w_ms,
+        "weight_images_per_sec": b / w_ms * 1e3,
+        "darts_step_ms": d_ms,
+        "darts_images_per_sec": b / d_ms * 1e3,
+        "forward_ms": f_ms,
+        "pt_eval_ms": pt_ms,
+        "device_mib": (torch.cuda.max_memory_allocated() / 2**20
+                       if args.device == "cuda" else None),
+        "params": sum(p.numel() for p in weights),
+        "alpha": sum(a.numel() for a in alphas),
+    }
 
 
 def main():
@@ -338,26 +387,46 @@ def main():
     ap.add_argument("--min", action="store_true", help="fastest step instead of the median")
     ap.add_argument("--cpu-time", action="store_true", help="process CPU ms instead of wall ms")
     ap.add_argument("--darts8", action="store_true", help="DARTS case with 8 ops incl. none")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--paper", action="store_true",
+                    help="the paper-scale DARTS case on the CPU too (it always runs on CUDA)")
+    ap.add_argument("--json", action="store_true", help="rows as JSON on stdout")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: this PyTorch sees no CUDA device")
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+    log = print
+    if args.json:
+        def log(*a, **k):
+            import sys
+            print(*a, file=sys.stderr, **k)
+    where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    log(f"device {where}; torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"mkldnn available {torch.backends.mkldnn.is_available()}, "
           f"mkldnn enabled {torch.backends.mkldnn.enabled}; "
           f"{'min' if args.min else 'median'} of {args.steps} after {args.warmup} warm-up, "
           f"{'process CPU' if args.cpu_time else 'wall'} ms")
-    hdr = (f"{'case':<26} {'weight ms':>10} {'img/s':>9} {'darts ms':>10} {'img/s':>9} "
-           f"{'fwd ms':>9} {'params':>9} {'alpha':>6}")
+    hdr = (f"{'case':<26} {'first ms':>9} {'weight ms':>10} {'img/s':>9} {'darts ms':>10} "
+           f"{'img/s':>9} {'fwd ms':>9} {'PT ms':>9} {'dev MiB':>8} {'params':>9} {'alpha':>6}")
     rows = []
     for case in CASES:
-        if args.only and args.only.lower() not in case[0].lower():
+        if args.only:
+            if args.only.lower() not in case[0].lower():
+                continue
+        elif case[0] in HEAVY and not (args.paper or args.device == "cuda"):
             continue
         rows.append(run_case(case, args))
-        r = rows[-1]
-        print(f"  done {r[0]}", flush=True)
+        log(f"  done {rows[-1]['case']}", flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
     print(hdr)
     for r in rows:
-        print(f"{r[0]:<26} {r[1]:>10.1f} {r[2]:>9.0f} {r[3]:>10.1f} {r[4]:>9.0f} "
-              f"{r[5]:>9.1f} {r[6]:>9d} {r[7]:>6d}")
+        mib = f"{r['device_mib']:>8.0f}" if r["device_mib"] is not None else f"{'-':>8}"
+        print(f"{r['case']:<26} {r['first_step_ms']:>9.0f} {r['weight_step_ms']:>10.1f} "
+              f"{r['weight_images_per_sec']:>9.0f} {r['darts_step_ms']:>10.1f} "
+              f"{r['darts_images_per_sec']:>9.0f} {r['forward_ms']:>9.1f} {r['pt_eval_ms']:>9.1f} "
+              f"{mib} {r['params']:>9d} {r['alpha']:>6d}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use serde::Serialize;
 
 use crate::config::{Method, Preset, SearchConfig};
+use crate::device_stats::{Dispatches, device_memory_mib, host_reads};
 use crate::nn::InputShape;
 use crate::nn::bn::BnMode;
 use crate::nn::supernet::{CellProjection, Supernet, SupernetConfig, arch_weights, weight_plans};
@@ -25,9 +26,13 @@ pub struct BenchCase {
     pub layers: usize,
     pub input: InputShape,
     pub batch: usize,
+    /// Too slow for a CPU run by default (many seconds per step there): run on GPUs, or when
+    /// asked for.
+    pub heavy: bool,
 }
 
-/// The shapes of the table.
+/// The benchmark's shapes: small ones for the CPU, and the paper's search supernets (NB201
+/// C=16 N=5, DARTS C=16 L=8, CIFAR-10 at batch 64).
 pub fn standard_cases() -> Vec<BenchCase> {
     let mnist = InputShape {
         channels: 1,
@@ -42,6 +47,7 @@ pub fn standard_cases() -> Vec<BenchCase> {
             layers: 1,
             input: mnist,
             batch: 64,
+            heavy: false,
         },
         BenchCase {
             name: "NB201 C=16 N=5 3x32x32".into(),
@@ -50,6 +56,7 @@ pub fn standard_cases() -> Vec<BenchCase> {
             layers: 5,
             input: InputShape::CIFAR10,
             batch: 64,
+            heavy: false,
         },
         BenchCase {
             name: "DARTS C=8 L=5 1x28x28".into(),
@@ -58,6 +65,16 @@ pub fn standard_cases() -> Vec<BenchCase> {
             layers: 5,
             input: mnist,
             batch: 64,
+            heavy: false,
+        },
+        BenchCase {
+            name: "DARTS C=16 L=8 3x32x32".into(),
+            space: SpaceId::Darts,
+            channels: 16,
+            layers: 8,
+            input: InputShape::CIFAR10,
+            batch: 64,
+            heavy: true,
         },
     ]
 }
@@ -67,6 +84,9 @@ pub fn standard_cases() -> Vec<BenchCase> {
 pub struct BenchRow {
     pub case: String,
     pub device: String,
+    /// Milliseconds of the first weight step: on a GPU, shader compilation and autotuning
+    /// (cached for later runs where burn can) on top of the step.
+    pub first_step_ms: f64,
     /// Median milliseconds of a weight step (forward, backward, clip, SGD).
     pub weight_step_ms: f64,
     pub weight_images_per_sec: f64,
@@ -77,8 +97,18 @@ pub struct BenchRow {
     pub forward_ms: f64,
     /// Median milliseconds of a PT scoring forward (masked op, no graph, batch statistics).
     pub pt_eval_ms: f64,
+    /// Kernel dispatches per weight step and per DARTS step (CubeCL devices; 0 elsewhere).
+    pub weight_dispatches: f64,
+    pub darts_dispatches: f64,
+    /// Host reads per weight step and per PT scoring pass.
+    pub weight_host_reads: f64,
+    pub pt_host_reads: f64,
     /// Peak resident memory of the process so far, MiB (Linux; 0 elsewhere).
     pub peak_rss_mib: f64,
+    /// Device memory burn's allocator holds after the case (its peak), MiB; GPUs only.
+    pub device_mib: Option<f64>,
+    /// Dispatches per weight step by kernel, most first (CubeCL devices).
+    pub weight_kernels: Vec<(String, f64)>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -158,15 +188,32 @@ pub fn use_cpu_time(yes: bool) {
     USE_CPU.store(yes, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn time<F: FnMut()>(device: &Device, warmup: usize, steps: usize, mut f: F) -> f64 {
-    for _ in 0..warmup {
+/// What [`time`] measured: the first call, the steady-state summary, and per timed call the
+/// kernel dispatches and host reads.
+struct Timing {
+    first_ms: f64,
+    ms: f64,
+    dispatches: f64,
+    host_reads: f64,
+    kernels: Vec<(String, f64)>,
+}
+
+fn time<F: FnMut()>(device: &Device, warmup: usize, steps: usize, mut f: F) -> Timing {
+    let clock = || Instant::now();
+    let t = clock();
+    f();
+    let _ = device.sync();
+    let first_ms = t.elapsed().as_secs_f64() * 1e3;
+    for _ in 1..warmup {
         f();
     }
     let _ = device.sync();
     let cpu = USE_CPU.load(std::sync::atomic::Ordering::Relaxed);
+    let (dispatches, _watching) = Dispatches::watch();
+    let reads = host_reads();
     let mut times = Vec::with_capacity(steps);
     for _ in 0..steps {
-        let t = Instant::now();
+        let t = clock();
         let c = process_cpu_ms();
         f();
         let _ = device.sync();
@@ -176,7 +223,30 @@ fn time<F: FnMut()>(device: &Device, warmup: usize, steps: usize, mut f: F) -> f
             t.elapsed().as_secs_f64() * 1e3
         });
     }
-    summary(times)
+    let per_step = |n: u64| n as f64 / steps as f64;
+    Timing {
+        first_ms,
+        ms: summary(times),
+        dispatches: per_step(dispatches.count()),
+        host_reads: per_step(host_reads() - reads),
+        kernels: (dispatches.by_kernel().into_iter())
+            .map(|(k, n)| (k, per_step(n)))
+            .collect(),
+    }
+}
+
+/// The number of correctly classified images, read back as one number: what a PT scoring pass
+/// brings to the host per batch window.
+fn read_correct(logits: Tensor<2>, labels: &Tensor<1, Int>) -> f32 {
+    let n = logits
+        .clone()
+        .argmax(1)
+        .reshape([-1])
+        .equal(labels.clone())
+        .int()
+        .sum()
+        .float();
+    pollster::block_on(crate::job::read::floats(n.reshape([1])))[0]
 }
 
 /// Runs one case on `device`.
@@ -212,12 +282,13 @@ pub fn run_case(
     let wb = random_batch(case, &train_dev);
     let ab = random_batch(case, &train_dev);
 
-    let weight_ms = time(&train_dev, warmup, steps, || {
+    device.memory_cleanup();
+    let weight = time(&train_dev, warmup, steps, || {
         let probs = detached_probs(&model);
         let s = weight_step(&mut model, &mut sgd, 0.025, 5.0, &wb, probs, &plans);
         drop(s);
     });
-    let darts_ms = time(&train_dev, warmup, steps, || {
+    let darts = time(&train_dev, warmup, steps, || {
         let _ = alpha_step(&mut model, &mut adam, 3e-4, &ab, &plans);
         let probs = detached_probs(&model);
         let _ = weight_step(&mut model, &mut sgd, 0.025, 5.0, &wb, probs, &plans);
@@ -226,13 +297,14 @@ pub fn run_case(
     // Forward-only passes on the inner device: plain, and as PT scores (one op masked).
     let net = model.net.valid();
     let x = wb.x.clone().inner();
+    let labels = wb.y.clone().inner();
     let probs: Vec<Tensor<2>> = detached_probs(&model)
         .into_iter()
         .map(|p| p.inner())
         .collect();
-    let forward_ms = time(device, warmup, steps, || {
+    let forward = time(device, warmup, steps, || {
         let w = arch_weights(probs.clone(), &plans);
-        let _ = net.forward(x.clone(), &w, BnMode::Batch).into_data();
+        read_correct(net.forward(x.clone(), &w, BnMode::Batch), &labels);
     });
     let masked = weight_plans(
         &proj,
@@ -242,34 +314,51 @@ pub fn run_case(
             crate::nn::supernet::Mask::Op { edge: 0, op: 1 },
         )),
     );
-    let pt_ms = time(device, warmup, steps, || {
+    let pt = time(device, warmup, steps, || {
         let w = arch_weights(probs.clone(), &masked);
-        let _ = net.forward(x.clone(), &w, BnMode::Batch).into_data();
+        read_correct(net.forward(x.clone(), &w, BnMode::Batch), &labels);
     });
     let images = case.batch as f64;
     Ok(BenchRow {
         case: case.name.clone(),
         device: label.to_string(),
-        weight_step_ms: weight_ms,
-        weight_images_per_sec: images / weight_ms * 1e3,
-        darts_step_ms: darts_ms,
-        darts_images_per_sec: images / darts_ms * 1e3,
-        forward_ms,
-        pt_eval_ms: pt_ms,
+        first_step_ms: weight.first_ms,
+        weight_step_ms: weight.ms,
+        weight_images_per_sec: images / weight.ms * 1e3,
+        darts_step_ms: darts.ms,
+        darts_images_per_sec: images / darts.ms * 1e3,
+        forward_ms: forward.ms,
+        pt_eval_ms: pt.ms,
+        weight_dispatches: weight.dispatches,
+        darts_dispatches: darts.dispatches,
+        weight_host_reads: weight.host_reads,
+        pt_host_reads: pt.host_reads,
         peak_rss_mib: peak_rss_mib(),
+        device_mib: device_memory_mib(device),
+        weight_kernels: weight.kernels,
     })
 }
 
-/// A plain-text table of rows.
+/// A plain-text table of rows; the dispatch, host-read and device-memory columns appear when
+/// some row ran on a GPU.
 pub fn render(rows: &[BenchRow]) -> String {
+    let gpu = rows.iter().any(|r| r.device_mib.is_some());
     let mut s = format!(
-        "{:<26} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>8}\n",
-        "case", "weight ms", "img/s", "darts ms", "img/s", "fwd ms", "PT ms", "peak MiB"
+        "{:<24} {:>9} {:>9} {:>7} {:>9} {:>7} {:>8} {:>8} {:>8}",
+        "case", "first ms", "weight ms", "img/s", "darts ms", "img/s", "fwd ms", "PT ms", "RSS MiB"
     );
+    if gpu {
+        s += &format!(
+            " {:>7} {:>7} {:>6} {:>6} {:>8}",
+            "disp/w", "disp/d", "rd/w", "rd/PT", "dev MiB"
+        );
+    }
+    s += "\n";
     for r in rows {
         s += &format!(
-            "{:<26} {:>10.1} {:>9.0} {:>10.1} {:>9.0} {:>9.1} {:>9.1} {:>8.0}\n",
+            "{:<24} {:>9.0} {:>9.1} {:>7.0} {:>9.1} {:>7.0} {:>8.1} {:>8.1} {:>8.0}",
             r.case,
+            r.first_step_ms,
             r.weight_step_ms,
             r.weight_images_per_sec,
             r.darts_step_ms,
@@ -278,6 +367,20 @@ pub fn render(rows: &[BenchRow]) -> String {
             r.pt_eval_ms,
             r.peak_rss_mib
         );
+        if gpu {
+            s += &format!(
+                " {:>7.0} {:>7.0} {:>6.1} {:>6.1} {:>8.0}",
+                r.weight_dispatches,
+                r.darts_dispatches,
+                r.weight_host_reads,
+                r.pt_host_reads,
+                r.device_mib.unwrap_or(0.0)
+            );
+        }
+        s += "\n";
+    }
+    if gpu {
+        s += "disp: kernel dispatches per weight (w) / DARTS (d) step; rd: host reads per weight step / PT scoring pass; dev MiB: device memory held after the case\n";
     }
     s
 }
@@ -517,7 +620,8 @@ pub fn run_ops(device: &Device, c: usize, size: usize, warmup: usize, steps: usi
             t = t.add_scalar(1.0);
         }
         let _ = t.into_data();
-    });
+    })
+    .ms;
     let tiny_inner = tiny.clone().inner();
     let tiny_inner_ms = time(&ad, warmup, steps, || {
         let mut t = tiny_inner.clone();
@@ -525,7 +629,8 @@ pub fn run_ops(device: &Device, c: usize, size: usize, warmup: usize, steps: usi
             t = t.add_scalar(1.0);
         }
         let _ = t.into_data();
-    });
+    })
+    .ms;
     let mut rows = vec![
         OpRow {
             op: "100 tiny ops (autodiff)".into(),
@@ -541,12 +646,14 @@ pub fn run_ops(device: &Device, c: usize, size: usize, warmup: usize, steps: usi
     for (name, op) in &ops {
         let fwd = time(&ad, warmup, steps, || {
             let _ = op(x0.clone()).sum().into_data();
-        });
+        })
+        .ms;
         let fb = time(&ad, warmup, steps, || {
             let x = x0.clone().require_grad();
             let g = op(x.clone()).powi_scalar(2).sum().backward();
             let _ = x.grad(&g).map(|t| t.sum().into_data());
-        });
+        })
+        .ms;
         rows.push(OpRow {
             op: name.to_string(),
             forward_ms: fwd,
@@ -586,7 +693,8 @@ pub fn profile_weight_step(
     let fwd = time(&train_dev, warmup, steps, || {
         let w = arch_weights(detached_probs(&model), &plans);
         let _ = model.net.forward(wb.x.clone(), &w, BnMode::Train);
-    });
+    })
+    .ms;
 
     let fwd_bwd = time(&train_dev, warmup, steps, || {
         let w = arch_weights(detached_probs(&model), &plans);
@@ -595,7 +703,8 @@ pub fn profile_weight_step(
             wb.y.clone(),
         );
         let _ = loss.backward();
-    });
+    })
+    .ms;
     let w = arch_weights(detached_probs(&model), &plans);
     let loss = cross_entropy(
         model.net.forward(wb.x.clone(), &w, BnMode::Train),
@@ -606,18 +715,21 @@ pub fn profile_weight_step(
         let mut g = GradSet::from_backward(&model.net, &grads);
         let n = g.clip_global_norm(5.0);
         let _ = n.map(|n| n.into_data());
-    });
+    })
+    .ms;
     let mut g = GradSet::from_backward(&model.net, &grads);
     g.clip_global_norm(5.0);
     let net = model.net.clone();
     let update = time(&train_dev, warmup, steps, || {
         let n2 = sgd.step(net.clone(), &g, 0.025);
         drop(n2);
-    });
+    })
+    .ms;
     let mut adam = Adam::new(0.5, 0.999, 1e-8, 1e-3);
     let alpha = time(&train_dev, warmup, steps, || {
         let _ = alpha_step(&mut model, &mut adam, 3e-4, &wb, &plans);
-    });
+    })
+    .ms;
     vec![
         ("alpha step".into(), alpha),
         ("forward".into(), fwd),

@@ -33,6 +33,7 @@ impl Readback {
         let Some(tx) = self.tx else {
             return BTreeMap::new();
         };
+        crate::device_stats::count_host_read();
         #[cfg(target_family = "wasm")]
         let data = tx
             .execute_async()

@@ -17,6 +17,7 @@ pub mod config;
 pub mod data;
 pub mod demo;
 pub mod device;
+pub mod device_stats;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod experiment;
 pub mod genotype;

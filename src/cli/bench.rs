@@ -23,6 +23,11 @@ pub struct BenchArgs {
     /// Only the cases whose name contains this text.
     #[arg(long)]
     pub only: Option<String>,
+    /// Include the paper-scale DARTS supernet (C=16, 8 cells, CIFAR-10 shapes, batch 64) on
+    /// the CPU or a software adapter too; it runs by default on a GPU, or when `--only` names
+    /// it.
+    #[arg(long)]
+    pub paper: bool,
     /// Instead, time the primitives (convolutions, pooling, BatchNorm, ...) at batch 64 with
     /// this many channels on 28x28 inputs.
     #[arg(long)]
@@ -30,6 +35,10 @@ pub struct BenchArgs {
     /// Image size of `--ops`.
     #[arg(long, default_value_t = 28)]
     pub ops_size: usize,
+    /// Also list the N kernels dispatched most per weight step, per case (GPU devices).
+    #[arg(long, value_name = "N")]
+    pub kernels: Option<usize>,
+    /// Write the rows as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -77,9 +86,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let mut rows = Vec::new();
     for case in crate::bench::standard_cases() {
-        if let Some(f) = &args.only
-            && !case.name.to_lowercase().contains(&f.to_lowercase())
-        {
+        let named = args
+            .only
+            .as_ref()
+            .map(|f| case.name.to_lowercase().contains(&f.to_lowercase()));
+        let wanted = match named {
+            Some(named) => named,
+            None => !case.heavy || args.paper || device.is_gpu,
+        };
+        if !wanted {
             continue;
         }
         eprintln!("benchmarking {} ...", case.name);
@@ -96,6 +111,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         println!("device: {}", device.description);
         print!("{}", crate::bench::render(&rows));
+        if let Some(n) = args.kernels {
+            for r in &rows {
+                println!("{}: dispatches per weight step by kernel", r.case);
+                for (kernel, count) in r.weight_kernels.iter().take(n) {
+                    println!("  {count:>8.0}  {kernel}");
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 
 /// The values of a 1-D float tensor.
 pub async fn floats(t: Tensor<1>) -> Vec<f32> {
+    crate::device_stats::count_host_read();
     #[cfg(target_family = "wasm")]
     let data = t
         .into_data_async()

@@ -14,7 +14,11 @@ use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, IntDType, Shape, TensorData};
 
+use burn::backend::Cube;
+use burn_cubecl::tensor::CubeTensor;
+
 use super::cpu::{self, ConvGeom, PoolGeom};
+use super::{cube, generic};
 
 // The extension macro refers to `burn` by name.
 use burn as _;
@@ -89,6 +93,9 @@ pub trait DartsKernels: Backend {
         max: bool,
     ) -> FloatTensor<Self> {
         if max {
+            // i32 indices: WebGPU and lavapipe's Vulkan have no 64-bit integers in shaders
+            // (with i64 the gradient on wgpu went to the wrong inputs), and a plane never
+            // holds 2^31 elements.
             let out = Self::max_pool2d_with_indices(
                 x.clone(),
                 [k; 2],
@@ -96,7 +103,7 @@ pub trait DartsKernels: Backend {
                 [pad; 2],
                 [1, 1],
                 false,
-                IntDType::I64,
+                IntDType::I32,
             );
             Self::max_pool2d_with_indices_backward(
                 x,
@@ -124,21 +131,12 @@ pub trait DartsKernels: Backend {
         stats: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
-        let _ = stats;
-        Self::batch_norm_train(x, gamma, beta, eps).output
+        generic::batch_norm::<Self>(x, gamma, beta, stats, eps)
     }
 
     /// Per-channel batch mean and biased variance, as a `[2, C]` tensor.
     fn dk_batch_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let c = x.shape()[1];
-        let device = x.device();
-        let dtype = x.dtype();
-        let ones = Self::float_ones(Shape::new([c]), &device, dtype.into());
-        let zeros = Self::float_zeros(Shape::new([c]), &device, dtype.into());
-        let r = Self::batch_norm_train(x, ones, zeros, 1e-5);
-        let mean = Self::float_reshape(r.mean, Shape::new([1, c]));
-        let var = Self::float_reshape(r.variance, Shape::new([1, c]));
-        Self::float_cat(vec![mean, var], 0)
+        generic::batch_stats::<Self>(x)
     }
 
     /// Gradients of [`Self::dk_batch_norm`]: the input gradient, and `[2, C]` holding the
@@ -150,16 +148,7 @@ pub trait DartsKernels: Backend {
         gy: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
-        let c = x.shape()[1];
-        let mean = Self::float_reshape(
-            Self::float_slice(stats.clone(), &[(0..1).into(), (0..c).into()]),
-            Shape::new([c]),
-        );
-        let var = Self::float_reshape(
-            Self::float_slice(stats, &[(1..2).into(), (0..c).into()]),
-            Shape::new([c]),
-        );
-        Self::batch_norm_train_backward(x, gamma, mean, var, eps, gy).x_grad
+        generic::batch_norm_dx::<Self>(x, gamma, stats, gy, eps)
     }
 
     /// See [`Self::dk_batch_norm_dx`].
@@ -170,24 +159,59 @@ pub trait DartsKernels: Backend {
         gy: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
-        let c = x.shape()[1];
-        let mean = Self::float_reshape(
-            Self::float_slice(stats.clone(), &[(0..1).into(), (0..c).into()]),
-            Shape::new([c]),
-        );
-        let var = Self::float_reshape(
-            Self::float_slice(stats, &[(1..2).into(), (0..c).into()]),
-            Shape::new([c]),
-        );
-        let b = Self::batch_norm_train_backward(x, gamma, mean, var, eps, gy);
-        let dg = Self::float_reshape(b.gamma_grad, Shape::new([1, c]));
-        let db = Self::float_reshape(b.beta_grad, Shape::new([1, c]));
-        Self::float_cat(vec![dg, db], 0)
+        generic::batch_norm_dparams::<Self>(x, gamma, stats, gy, eps)
     }
 }
 
-/// burn's wgpu backend keeps burn's own kernels.
-impl DartsKernels for burn::backend::Cube {}
+/// burn's CubeCL backends (wgpu) run BatchNorm as the kernels of [`cube`] on f32 tensors, and
+/// keep burn's own convolutions and pooling.
+impl DartsKernels for Cube {
+    fn dk_batch_norm(
+        x: CubeTensor,
+        gamma: CubeTensor,
+        beta: CubeTensor,
+        stats: CubeTensor,
+        eps: f64,
+    ) -> CubeTensor {
+        if x.dtype != DType::F32 {
+            return generic::batch_norm::<Self>(x, gamma, beta, stats, eps);
+        }
+        cube::batch_norm(x, gamma, beta, stats, eps)
+    }
+
+    fn dk_batch_stats(x: CubeTensor) -> CubeTensor {
+        if x.dtype != DType::F32 {
+            return generic::batch_stats::<Self>(x);
+        }
+        cube::batch_stats(x)
+    }
+
+    fn dk_batch_norm_dx(
+        x: CubeTensor,
+        gamma: CubeTensor,
+        stats: CubeTensor,
+        gy: CubeTensor,
+        eps: f64,
+    ) -> CubeTensor {
+        if x.dtype != DType::F32 {
+            return generic::batch_norm_dx::<Self>(x, gamma, stats, gy, eps);
+        }
+        cube::batch_norm_dx(x, gamma, stats, gy, eps)
+    }
+
+    fn dk_batch_norm_dparams(
+        x: CubeTensor,
+        gamma: CubeTensor,
+        stats: CubeTensor,
+        gy: CubeTensor,
+        eps: f64,
+    ) -> CubeTensor {
+        if x.dtype != DType::F32 {
+            return generic::batch_norm_dparams::<Self>(x, gamma, stats, gy, eps);
+        }
+        cube::batch_norm_dparams(x, stats, gy, eps)
+    }
+}
 
 /// A contiguous f32 view of a flex tensor, or `None` for other dtypes.
 fn f32s(t: &FlexTensor) -> Option<FlexTensor> {

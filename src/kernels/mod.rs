@@ -2,10 +2,13 @@
 //! functions the networks call.
 //!
 //! On the flex CPU backend, convolutions, pooling and BatchNorm run the kernels of [`cpu`]
-//! (with their own backward passes); on every other backend they are burn's own operations.
+//! (with their own backward passes); on wgpu, BatchNorm runs the CubeCL kernels of `cube`;
+//! everything else is burn's own operations.
 
 pub mod cpu;
+mod cube;
 mod ext;
+mod generic;
 
 use burn::tensor::Tensor;
 

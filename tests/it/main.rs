@@ -13,3 +13,4 @@ mod studio;
 mod train;
 mod web;
 mod wgpu_backend;
+mod wgpu_parity;

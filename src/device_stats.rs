@@ -1,0 +1,88 @@
+//! What a device does per step, for `darts-pt bench`: kernel dispatches (every kernel launch
+//! on a CubeCL device, wgpu's included), host reads (a value brought back from the device, which
+//! waits for everything queued before it) and the device memory burn holds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use burn::backend::DispatchDevice;
+use burn::tensor::Device;
+use burn_cubecl::cubecl::MemoryScope;
+use burn_cubecl::cubecl::logging::{LaunchObservation, LaunchObserver};
+
+static HOST_READS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one host read. Every read of device values in the jobs goes through a function that
+/// calls this ([`crate::job::read::floats`], the checkpoint's one-transaction read).
+pub fn count_host_read() {
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Host reads so far in this process.
+pub fn host_reads() -> u64 {
+    HOST_READS.load(Ordering::Relaxed)
+}
+
+/// Counts the kernels launched on CubeCL devices while it is installed ([`Self::watch`]), in
+/// total and per kernel (which says where a step's dispatches go, and so which kernel to write
+/// next).
+#[derive(Default)]
+pub struct Dispatches {
+    total: AtomicU64,
+    by_kernel: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl LaunchObserver for Dispatches {
+    fn launched(&self, kernel: &'static str) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut map) = self.by_kernel.lock() {
+            *map.entry(kernel).or_default() += 1;
+        }
+    }
+}
+
+impl Dispatches {
+    /// Installs a counter process-wide until the returned guard drops.
+    pub fn watch() -> (Arc<Self>, LaunchObservation) {
+        let counter = Arc::new(Self::default());
+        let guard = LaunchObservation::new(counter.clone());
+        (counter, guard)
+    }
+
+    pub fn count(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Launches per kernel, most launched first; names are shortened to the kernel's own name
+    /// (the last path segment before any generic arguments), and equal short names summed.
+    pub fn by_kernel(&self) -> Vec<(String, u64)> {
+        let mut short: HashMap<String, u64> = HashMap::new();
+        if let Ok(map) = self.by_kernel.lock() {
+            for (name, n) in map.iter() {
+                *short.entry(short_name(name).to_string()).or_default() += n;
+            }
+        }
+        let mut out: Vec<_> = short.into_iter().collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+}
+
+/// `a::b::kernel<T, U>` -> `kernel`.
+fn short_name(name: &str) -> &str {
+    let base = name.split('<').next().unwrap_or(name);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+/// MiB of device memory burn's allocator holds on `device` (its pools keep their peak size, so
+/// read after the work this is the work's peak footprint), or `None` off CubeCL devices.
+pub fn device_memory_mib(device: &Device) -> Option<f64> {
+    match device.clone().without_autodiff().as_dispatch() {
+        DispatchDevice::Cube(d) => {
+            let usage = d.client().memory_report(MemoryScope::Device).usage();
+            Some(usage.bytes_reserved as f64 / (1u64 << 20) as f64)
+        }
+        _ => None,
+    }
+}
