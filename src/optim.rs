@@ -14,6 +14,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Readback;
+use crate::kernels::linear_combination;
 
 /// Gradients of a module's parameters by path, flattened, on the non-autodiff device.
 #[derive(Clone, Debug, Default)]
@@ -169,28 +170,27 @@ impl Sgd {
     }
 
     /// One step at learning rate `lr` on every parameter that has a gradient.
+    ///
+    /// With `d = g + wd * w`, PyTorch's step is `buf = mu * buf + d` (`buf = d` at first), then
+    /// `w -= lr * buf`, or `w -= lr * (d + mu * buf)` with Nesterov momentum. Expanded into
+    /// linear combinations of `w`, `g` and `buf`, that is two kernels per parameter on wgpu.
     pub fn step<M: Module>(&mut self, module: M, grads: &GradSet, lr: f64) -> M {
-        let (momentum, wd, nesterov) = (self.momentum, self.weight_decay, self.nesterov);
+        let (mu, wd, nesterov) = (self.momentum, self.weight_decay, self.nesterov);
         let buffers = &mut self.buffers;
         apply_update(module, grads, |path, w, g| {
-            let mut d = g;
-            if wd != 0.0 {
-                d = d.add(w.clone().mul_scalar(wd));
+            if mu == 0.0 {
+                return linear_combination(w, g.clone(), g, [1.0 - lr * wd, -lr, 0.0]);
             }
-            if momentum != 0.0 {
-                // PyTorch starts the buffer at the first gradient, then buf = mu*buf + d.
-                let nesterov_grad = nesterov.then(|| d.clone());
-                let buf = match buffers.remove(path) {
-                    Some(b) => b.mul_scalar(momentum).add(d),
-                    None => d,
-                };
-                buffers.insert(path.to_string(), buf.clone());
-                d = match nesterov_grad {
-                    Some(g) => g.add(buf.mul_scalar(momentum)),
-                    None => buf,
-                };
+            let buf = match buffers.remove(path) {
+                Some(b) => linear_combination(b, g.clone(), w.clone(), [mu, 1.0, wd]),
+                None => linear_combination(g.clone(), w.clone(), w.clone(), [1.0, wd, 0.0]),
+            };
+            buffers.insert(path.to_string(), buf.clone());
+            if nesterov {
+                linear_combination(w, g, buf, [1.0 - lr * wd, -lr, -lr * mu])
+            } else {
+                linear_combination(w, buf.clone(), buf, [1.0, -lr, 0.0])
             }
-            w.sub(d.mul_scalar(lr))
         })
     }
 }

@@ -161,10 +161,21 @@ pub trait DartsKernels: Backend {
     ) -> FloatTensor<Self> {
         generic::batch_norm_dparams::<Self>(x, gamma, stats, gy, eps)
     }
+
+    /// `k[0] * x + k[1] * y + k[2] * z` for tensors of one shape, without a gradient (optimiser
+    /// steps and running statistics).
+    fn dk_linear_combination(
+        x: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        z: FloatTensor<Self>,
+        k: [f64; 3],
+    ) -> FloatTensor<Self> {
+        generic::linear_combination::<Self>(x, y, z, k)
+    }
 }
 
-/// burn's CubeCL backends (wgpu) run BatchNorm as the kernels of [`cube`] on f32 tensors, and
-/// keep burn's own convolutions and pooling.
+/// burn's CubeCL backends (wgpu) run BatchNorm and linear combinations as the kernels of
+/// [`cube`] on f32 tensors, and keep burn's own convolutions and pooling.
 impl DartsKernels for Cube {
     fn dk_batch_norm(
         x: CubeTensor,
@@ -210,6 +221,18 @@ impl DartsKernels for Cube {
             return generic::batch_norm_dparams::<Self>(x, gamma, stats, gy, eps);
         }
         cube::batch_norm_dparams(x, stats, gy, eps)
+    }
+
+    fn dk_linear_combination(
+        x: CubeTensor,
+        y: CubeTensor,
+        z: CubeTensor,
+        k: [f64; 3],
+    ) -> CubeTensor {
+        if x.dtype != DType::F32 {
+            return generic::linear_combination::<Self>(x, y, z, k);
+        }
+        cube::linear_combination(x, y, z, k)
     }
 }
 
@@ -652,6 +675,20 @@ impl<B: Backend + DartsKernels, C: CheckpointStrategy> DartsKernels for Autodiff
 
     fn dk_batch_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
         <FloatTensor<Self>>::new(B::dk_batch_stats(x.into_primitive()))
+    }
+
+    fn dk_linear_combination(
+        x: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        z: FloatTensor<Self>,
+        k: [f64; 3],
+    ) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::dk_linear_combination(
+            x.into_primitive(),
+            y.into_primitive(),
+            z.into_primitive(),
+            k,
+        ))
     }
 
     fn dk_conv2d_dx(

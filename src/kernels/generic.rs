@@ -1,5 +1,6 @@
-//! BatchNorm with batch statistics as burn's own operations: the extension's default, used on
-//! backends without their own kernels and for dtypes the kernels do not take.
+//! BatchNorm with batch statistics and linear combinations as burn's own operations: the
+//! extension's default, used on backends without their own kernels and for dtypes the kernels
+//! do not take.
 
 use burn::backend::Backend;
 use burn::backend::TensorMetadata;
@@ -68,4 +69,28 @@ pub fn batch_norm_dparams<B: Backend>(
     let dg = B::float_reshape(b.gamma_grad, Shape::new([1, c]));
     let db = B::float_reshape(b.beta_grad, Shape::new([1, c]));
     B::float_cat(vec![dg, db], 0)
+}
+
+/// `k[0] * x + k[1] * y + k[2] * z`, skipping the multiplications by one and the terms with a
+/// zero coefficient (the CPU backend then does no more work than the plain expression).
+pub fn linear_combination<B: Backend>(
+    x: FloatTensor<B>,
+    y: FloatTensor<B>,
+    z: FloatTensor<B>,
+    k: [f64; 3],
+) -> FloatTensor<B> {
+    let term = |t: FloatTensor<B>, k: f64| {
+        if k == 1.0 {
+            t
+        } else {
+            B::float_mul_scalar(t, k.into())
+        }
+    };
+    let mut sum = term(x, k[0]);
+    for (t, k) in [(y, k[1]), (z, k[2])] {
+        if k != 0.0 {
+            sum = B::float_add(sum, term(t, k));
+        }
+    }
+    sum
 }

@@ -2,8 +2,8 @@
 //! functions the networks call.
 //!
 //! On the flex CPU backend, convolutions, pooling and BatchNorm run the kernels of [`cpu`]
-//! (with their own backward passes); on wgpu, BatchNorm runs the CubeCL kernels of `cube`;
-//! everything else is burn's own operations.
+//! (with their own backward passes); on wgpu, BatchNorm and the linear combinations of
+//! optimiser steps run the CubeCL kernels of `cube`; everything else is burn's own operations.
 
 pub mod cpu;
 mod cube;
@@ -87,5 +87,17 @@ pub fn batch_norm(
         beta.into_dispatch(),
         stats.into_dispatch(),
         eps,
+    ))
+}
+
+/// `k[0] * x + k[1] * y + k[2] * z` for tensors of one shape, without a gradient: one kernel on
+/// wgpu where burn's operations take up to five (optimiser steps, running statistics).
+pub fn linear_combination(x: Tensor<1>, y: Tensor<1>, z: Tensor<1>, k: [f64; 3]) -> Tensor<1> {
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as DartsKernels>::dk_linear_combination(
+        x.detach().into_dispatch(),
+        y.detach().into_dispatch(),
+        z.detach().into_dispatch(),
+        k,
     ))
 }

@@ -125,16 +125,16 @@ impl Bn {
                 } else {
                     1.0
                 };
-                let new_mean = self
-                    .running_mean
-                    .value()
-                    .mul_scalar(1.0 - BN_MOMENTUM)
-                    .add(mean.mul_scalar(BN_MOMENTUM));
-                let new_var = self
-                    .running_var
-                    .value()
-                    .mul_scalar(1.0 - BN_MOMENTUM)
-                    .add(variance.mul_scalar(BN_MOMENTUM * unbiased));
+                let m = BN_MOMENTUM;
+                let (rm, rv) = (self.running_mean.value(), self.running_var.value());
+                let new_mean =
+                    kernels::linear_combination(rm, mean.clone(), mean, [1.0 - m, m, 0.0]);
+                let new_var = kernels::linear_combination(
+                    rv,
+                    variance.clone(),
+                    variance,
+                    [1.0 - m, m * unbiased, 0.0],
+                );
                 set_running(&self.running_mean, new_mean);
                 set_running(&self.running_var, new_var);
                 out

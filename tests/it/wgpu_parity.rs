@@ -1,10 +1,11 @@
 //! The wgpu backend (lavapipe on machines without a GPU) against the flex CPU backend: every
 //! candidate operation of every space forward and backward, a DARTS supernet's forward and
-//! backward, one alpha step, one PT scoring pass, and a tiny search followed by PT run end to
-//! end on wgpu.
+//! backward, one alpha step, two weight steps, one PT scoring pass, and a tiny search followed
+//! by PT run end to end on wgpu.
 //!
-//! Tolerances, relative to the largest magnitude of the CPU's values: 1e-4 for forward values,
-//! 1e-3 for gradients (f32 sums in another order; BatchNorm divides by the batch's standard
+//! Tolerances, relative to the largest magnitude of the CPU's values (at least 1e-4: a tensor
+//! of near-zeros, such as a running mean of centred inputs, is compared absolutely): 1e-4 for
+//! forward values, 1e-3 for gradients and weights after steps (f32 sums in another order; BatchNorm divides by the batch's standard
 //! deviation, which amplifies the differences of small-variance channels).
 
 use std::collections::BTreeMap;
@@ -21,8 +22,10 @@ use darts_pt::nn::params::{load_named, named_tensors};
 use darts_pt::nn::supernet::{
     CellProjection, Mask, Supernet, SupernetConfig, WeightPlan, arch_weights, weight_plans,
 };
-use darts_pt::optim::{Adam, GradSet};
-use darts_pt::search::steps::{DeviceBatch, alpha_step, cross_entropy};
+use darts_pt::optim::{Adam, GradSet, Sgd};
+use darts_pt::search::steps::{
+    DeviceBatch, alpha_step, cross_entropy, detached_probs, weight_step,
+};
 use darts_pt::search::{SearchStart, run_search};
 use darts_pt::select::{SelectRequest, run_select};
 use darts_pt::space::{CellType, Family, OpKind, SpaceId};
@@ -38,9 +41,9 @@ fn gpu() -> Device {
         .device
 }
 
-/// `max |a - b| / max |a|`, with `what` in the message when it exceeds `tol`.
+/// `max |a - b| / max(max |a|, 1e-4)`, with `what` in the message when it exceeds `tol`.
 fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
-    let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-4);
     let rel = max_abs_diff(a, b) / scale;
     assert!(
         rel <= tol,
@@ -297,6 +300,32 @@ fn darts_supernet_step_alpha_step_and_pt_scoring_on_wgpu_match_flex() {
         compared > d_cpu.len() / 2,
         "only {compared} alpha entries compared"
     );
+
+    // Two weight steps (SGD with momentum, weight decay and clipping; the second uses the
+    // momentum buffer): every weight and BatchNorm running statistic after them.
+    let weights = |net: &mut Supernet| {
+        let mut sgd = Sgd::new(0.9, 3e-4);
+        let b = batch(&net.alphas.normal.val().device());
+        for _ in 0..2 {
+            let probs = detached_probs(net);
+            weight_step(net, &mut sgd, 0.025, 5.0, &b, probs, &plans);
+        }
+        named_tensors(&net.net)
+    };
+    let (w_cpu, w_gpu) = (weights(&mut on_cpu), weights(&mut on_gpu));
+    assert_eq!(w_cpu.len(), w_gpu.len());
+    assert!(
+        w_cpu.keys().any(|k| k.contains("running_var")),
+        "{:?}",
+        w_cpu.keys()
+    );
+    for (name, t) in &w_cpu {
+        let (a, b) = (
+            t.try_to_vec::<f32>().unwrap(),
+            w_gpu[name].try_to_vec::<f32>().unwrap(),
+        );
+        assert_close(&format!("{name} after two weight steps"), &a, &b, GRAD_TOL);
+    }
 
     // A PT scoring pass: the supernet without autodiff, one operation masked, batch statistics.
     let masked = darts_plans(Some((CellType::Normal, Mask::Op { edge: 3, op: 2 })));

@@ -3,5 +3,7 @@
 //! where the composition dispatches many kernels or computes the same thing twice.
 
 mod bn;
+mod combine;
 
 pub use bn::{batch_norm, batch_norm_dparams, batch_norm_dx, batch_stats};
+pub use combine::linear_combination;
