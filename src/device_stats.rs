@@ -14,7 +14,7 @@ use burn_cubecl::cubecl::logging::{LaunchObservation, LaunchObserver};
 static HOST_READS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts one host read. Every read of device values in the jobs goes through a function that
-/// calls this ([`crate::job::read::floats`], the checkpoint's one-transaction read).
+/// calls this (the jobs' `read::floats`, the checkpoint's one-transaction read).
 pub fn count_host_read() {
     HOST_READS.fetch_add(1, Ordering::Relaxed);
 }

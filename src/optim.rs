@@ -172,25 +172,30 @@ impl Sgd {
     /// One step at learning rate `lr` on every parameter that has a gradient.
     ///
     /// With `d = g + wd * w`, PyTorch's step is `buf = mu * buf + d` (`buf = d` at first), then
-    /// `w -= lr * buf`, or `w -= lr * (d + mu * buf)` with Nesterov momentum. Expanded into
-    /// linear combinations of `w`, `g` and `buf`, that is two kernels per parameter on wgpu.
+    /// `w -= lr * buf`, or `w -= lr * (d + mu * buf)` with Nesterov momentum: linear
+    /// combinations of `w`, `g` and `buf`, one kernel each on wgpu (two per parameter with
+    /// momentum). The terms keep the order of that expression, so the CPU's results stay
+    /// bit for bit what the plain expression gives.
     pub fn step<M: Module>(&mut self, module: M, grads: &GradSet, lr: f64) -> M {
         let (mu, wd, nesterov) = (self.momentum, self.weight_decay, self.nesterov);
         let buffers = &mut self.buffers;
         apply_update(module, grads, |path, w, g| {
-            if mu == 0.0 {
-                return linear_combination(w, g.clone(), g, [1.0 - lr * wd, -lr, 0.0]);
-            }
-            let buf = match buffers.remove(path) {
-                Some(b) => linear_combination(b, g.clone(), w.clone(), [mu, 1.0, wd]),
-                None => linear_combination(g.clone(), w.clone(), w.clone(), [1.0, wd, 0.0]),
-            };
-            buffers.insert(path.to_string(), buf.clone());
-            if nesterov {
-                linear_combination(w, g, buf, [1.0 - lr * wd, -lr, -lr * mu])
+            let d = if mu == 0.0 {
+                linear_combination(g, w.clone(), w.clone(), [1.0, wd, 0.0])
             } else {
-                linear_combination(w, buf.clone(), buf, [1.0, -lr, 0.0])
-            }
+                let buf = match buffers.remove(path) {
+                    Some(b) => linear_combination(g.clone(), w.clone(), b, [1.0, wd, mu]),
+                    None => linear_combination(g.clone(), w.clone(), w.clone(), [1.0, wd, 0.0]),
+                };
+                buffers.insert(path.to_string(), buf.clone());
+                if nesterov {
+                    // d + mu * buf, with d = g + wd * w.
+                    linear_combination(g, w.clone(), buf, [1.0, wd, mu])
+                } else {
+                    buf
+                }
+            };
+            linear_combination(w, d.clone(), d, [1.0, -lr, 0.0])
         })
     }
 }
