@@ -15,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use darts_pt::config::{Method, Preset, SearchConfig, SelectMethod};
 use darts_pt::device::{DeviceChoice, select};
 use darts_pt::job::Control;
+use darts_pt::kernels;
 use darts_pt::nn::InputShape;
 use darts_pt::nn::bn::BnMode;
 use darts_pt::nn::ops::Op;
@@ -169,6 +170,47 @@ fn every_operation_of_every_space_matches_flex_forward_and_backward() {
     }
     // 11 operations: DARTS's 8 and S4's noise at two strides, NB201's 5 (3 shared by name).
     assert!(checked >= 30, "only {checked} operation variants checked");
+}
+
+/// burn's convolutions hand back channels-last buffers viewed as NCHW; the BatchNorm kernels
+/// index row-major buffers. Statistics, output and input gradient of such a view equal those of
+/// the same values stored row-major.
+#[test]
+#[cfg_attr(
+    not(has_vulkan),
+    ignore = "needs a Vulkan driver (mesa-vulkan-drivers: lavapipe)"
+)]
+fn batch_norm_reads_channels_last_views_like_row_major_tensors() {
+    let device = gpu().autodiff();
+    let [n, c, h, w] = [2, 3, 4, 5];
+    let values = pattern(n * c * h * w, 3);
+    let run = |x: Tensor<4>| {
+        let x = x.require_grad();
+        let gamma = Tensor::<1>::from_data(TensorData::new(vec![1.5f32, -0.5, 2.0], [c]), &device);
+        let beta = Tensor::<1>::from_data(TensorData::new(vec![0.1f32, 0.2, -0.3], [c]), &device);
+        let stats = kernels::batch_stats(x.clone());
+        let y = kernels::batch_norm(x.clone(), gamma, beta, stats.clone(), 1e-5);
+        let r = tensor4(pattern(n * c * h * w, 4), [n, c, h, w], &device);
+        let grads = (y.clone() * r).sum().backward();
+        let dx = to_vec(x.grad(&grads).expect("x's gradient"));
+        (to_vec(stats), to_vec(y), dx)
+    };
+    let row_major = run(tensor4(values.clone(), [n, c, h, w], &device));
+    let mut nhwc = vec![0.0; values.len()];
+    for (i, v) in values.iter().enumerate() {
+        let (b, ch, p) = (i / (c * h * w), (i / (h * w)) % c, i % (h * w));
+        nhwc[(b * h * w + p) * c + ch] = *v;
+    }
+    let view = tensor4(nhwc, [n, h, w, c], &device).permute([0, 3, 1, 2]);
+    assert_eq!(
+        to_vec(view.clone()),
+        values,
+        "the view holds the same values"
+    );
+    let channels_last = run(view);
+    assert_close("statistics", &row_major.0, &channels_last.0, 1e-6);
+    assert_close("output", &row_major.1, &channels_last.1, 1e-6);
+    assert_close("input gradient", &row_major.2, &channels_last.2, 1e-6);
 }
 
 /// S4's noise is drawn on the device, so the backends differ in value: N(0, 1) statistics

@@ -2,14 +2,13 @@
 //! (momentum buffer, then weight) and a BatchNorm running-statistics update are each a chain of
 //! four to six element-wise operations, each its own kernel, in burn's generic composition.
 
-use burn::tensor::DType;
 use burn_cubecl::cubecl;
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::calculate_cube_count_elemwise;
-use cubecl::ir::{ElemType, FloatKind};
+use cubecl::ir::ElemType;
 use cubecl::prelude::*;
+
+use super::launch::{empty_like, f32_elem, per_element};
 
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
@@ -32,25 +31,14 @@ fn combine_kernel<F: Float>(
 
 /// `k[0] * x + k[1] * y + k[2] * z` for f32 tensors of equal shape.
 pub fn linear_combination(x: CubeTensor, y: CubeTensor, z: CubeTensor, k: [f64; 3]) -> CubeTensor {
-    assert_eq!(
-        x.dtype,
-        DType::F32,
-        "the combination kernel takes f32 tensors"
-    );
+    let elem = f32_elem(&x, "combination");
     assert!(x.meta.shape() == y.meta.shape() && x.meta.shape() == z.meta.shape());
     let [x, y, z] = [x, y, z].map(into_contiguous);
-    let out = empty_device_dtype(
-        x.client.clone(),
-        x.device.clone(),
-        x.meta.shape().clone(),
-        x.dtype,
-    );
-    let client = x.client.clone();
-    let n = out.meta.num_elements();
-    let dim = CubeDim::new(&client, n);
+    let out = empty_like(&x, x.meta.shape().clone());
+    let (count, dim) = per_element(&out);
     combine_kernel::launch(
-        &client,
-        calculate_cube_count_elemwise(&client, n, dim),
+        &out.client.clone(),
+        count,
         dim,
         x.into_tensor_arg(),
         y.into_tensor_arg(),
@@ -59,7 +47,7 @@ pub fn linear_combination(x: CubeTensor, y: CubeTensor, z: CubeTensor, k: [f64; 
         k[0] as f32,
         k[1] as f32,
         k[2] as f32,
-        ElemType::Float(FloatKind::F32),
+        elem,
     );
     out
 }

@@ -4,6 +4,7 @@
 
 mod bn;
 mod combine;
+mod launch;
 
 pub use bn::{batch_norm, batch_norm_dparams, batch_norm_dx, batch_stats};
 pub use combine::linear_combination;
