@@ -19,7 +19,7 @@ fn split_stats<B: Backend>(stats: FloatTensor<B>, c: usize) -> (FloatTensor<B>, 
 }
 
 /// BatchNorm in training mode with the batch statistics `stats` ([`batch_stats`]), as one
-/// element-wise chain `x * scale + shift` (one kernel under burn's fusion).
+/// element-wise chain `x * scale + shift` (which burn's fusion could merge into one kernel).
 pub fn batch_norm<B: Backend>(
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,
@@ -131,7 +131,7 @@ mod tests {
         );
     }
 
-    /// The composition other backends run (and fusion fuses) computes what the CPU kernels do.
+    /// The composition other backends run computes what the CPU kernels do.
     #[test]
     fn batch_statistics_and_normalisation_match_the_cpu_kernels() {
         let shape = [3, 2, 4, 5];

@@ -10,8 +10,8 @@
 //! Inputs are made row-major first. burn's convolutions hand back channels-last buffers viewed
 //! as NCHW, so that is a copy per BatchNorm input; reading them in place instead (strided
 //! reductions, outputs in the input's memory order) took 13% fewer dispatches per weight step
-//! but was slower on lavapipe in every alternated run: the per-channel reductions lose either
-//! their parallelism or their contiguous reads.
+//! but was slower on lavapipe in six of seven alternated runs: the per-channel reductions lose
+//! either their parallelism or their contiguous reads.
 
 use burn::backend::TensorMetadata;
 use burn::tensor::Shape;
