@@ -48,10 +48,12 @@ impl Readback {
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{path}: {source}")]
+    // The cause is in the message, so it is not also a `source` (a chained message would
+    // say it twice).
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: not a valid checkpoint ({reason}); it may be truncated or damaged")]
     Corrupt { path: PathBuf, reason: String },
@@ -63,9 +65,9 @@ const STATE_KEY: &str = "darts_pt_state";
 const CRC_KEY: &str = "darts_pt_crc32";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
+    move |error| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -137,14 +139,18 @@ impl Checkpoint {
 
     /// Reads and verifies a checkpoint.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = crate::storage::read(path).map_err(io(path))?;
+        Self::from_bytes(&crate::storage::read(path).map_err(io(path))?, path)
+    }
+
+    /// [`Self::load`] on the file's bytes; `path` names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, CheckpointError> {
         let corrupt = |reason: String| CheckpointError::Corrupt {
             path: path.to_path_buf(),
             reason,
         };
         let (_, metadata) =
-            SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
+            SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
         let meta = metadata.metadata().clone().unwrap_or_default();
         let state_text = meta
             .get(STATE_KEY)
@@ -164,7 +170,8 @@ impl Checkpoint {
             crc.update(name.as_bytes());
             crc.update(view.data());
             let data =
-                TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
+                TensorData::try_from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype)
+                    .map_err(|e| corrupt(format!("tensor '{name}': {e}")))?;
             tensors.insert(name, data);
         }
         let expected = meta
@@ -231,6 +238,23 @@ mod tests {
         );
         assert_eq!(back.section("opt")["m"].shape().to_vec(), vec![3]);
         // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A save that fails (here its rename, onto a directory holding a file; a full disk fails
+    /// the same way earlier) keeps the previous state of the directory and says the cause once.
+    #[test]
+    fn a_failed_save_leaves_no_temporary_file_and_says_the_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.safetensors");
+        fs::create_dir(&path).unwrap();
+        fs::write(path.join("keep"), b"x").unwrap();
+        let err = anyhow::Error::from(sample().save(&path).unwrap_err());
+        let text = format!("{err:#}");
+        assert!(text.starts_with(&path.display().to_string()), "{text}");
+        let parts: Vec<&str> = text.split(": ").collect();
+        let distinct: std::collections::HashSet<&&str> = parts.iter().collect();
+        assert_eq!(distinct.len(), parts.len(), "{text}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -76,7 +76,10 @@ pub fn run_demo(
             End::Finished(()) => {}
             End::Interrupted { .. } => return Ok(None),
             End::Diverged { epoch, step } => {
-                bail!("the demo search diverged at epoch {epoch}, step {step}")
+                bail!(
+                    "the demo search stopped: {}",
+                    crate::job::divergence(epoch, step)
+                )
             }
         }
     }

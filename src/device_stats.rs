@@ -11,30 +11,38 @@ use burn::tensor::Device;
 use burn_cubecl::cubecl::MemoryScope;
 use burn_cubecl::cubecl::logging::{LaunchObservation, LaunchObserver};
 
-static HOST_READS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Per thread: a job runs on one thread, and jobs on other threads (the studio's, parallel
+    /// tests) must not count in its steps.
+    static HOST_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 /// Counts one host read. Every read of device values in the jobs goes through a function that
 /// calls this (the jobs' `read::floats`, the checkpoint's one-transaction read).
 pub fn count_host_read() {
-    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    HOST_READS.with(|n| n.set(n.get() + 1));
 }
 
-/// Host reads so far in this process.
+/// Host reads so far on this thread.
 pub fn host_reads() -> u64 {
-    HOST_READS.load(Ordering::Relaxed)
+    HOST_READS.with(|n| n.get())
 }
 
 /// Counts the kernels launched on CubeCL devices while it is installed ([`Self::watch`]), in
 /// total and per kernel (which says where a step's dispatches go, and so which kernel to write
-/// next).
-#[derive(Default)]
+/// next). Only the installing thread's launches count: the observer is process-wide, and other
+/// threads (parallel tests, the studio) launch their own.
 pub struct Dispatches {
+    thread: std::thread::ThreadId,
     total: AtomicU64,
     by_kernel: Mutex<HashMap<&'static str, u64>>,
 }
 
 impl LaunchObserver for Dispatches {
     fn launched(&self, kernel: &'static str) {
+        if std::thread::current().id() != self.thread {
+            return;
+        }
         self.total.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut map) = self.by_kernel.lock() {
             *map.entry(kernel).or_default() += 1;
@@ -45,7 +53,11 @@ impl LaunchObserver for Dispatches {
 impl Dispatches {
     /// Installs a counter process-wide until the returned guard drops.
     pub fn watch() -> (Arc<Self>, LaunchObservation) {
-        let counter = Arc::new(Self::default());
+        let counter = Arc::new(Self {
+            thread: std::thread::current().id(),
+            total: AtomicU64::new(0),
+            by_kernel: Mutex::new(HashMap::new()),
+        });
         let guard = LaunchObservation::new(counter.clone());
         (counter, guard)
     }

@@ -6,7 +6,8 @@
 //! [`config`] holds every setting and preset. [`search`], [`select`] and [`train`] are jobs
 //! built on [`job`] (stepped, resumable, reporting events) that record everything in a
 //! [`run`] directory. The CLI ([`cli`]) and the studio ([`studio`]) are thin front ends over
-//! the same jobs and the same run reader; nothing below them knows they exist.
+//! the same jobs and the same run reader; nothing below them knows they exist. [`fuzz`]
+//! drives every parser of outside input from raw bytes.
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
@@ -20,6 +21,8 @@ pub mod device;
 pub mod device_stats;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod experiment;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzz;
 pub mod genotype;
 pub mod inspect;
 pub mod job;

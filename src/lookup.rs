@@ -39,10 +39,17 @@ pub struct Nb201Entry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    #[error("cannot read NB201 table {}: {source}", .path.display())]
+    // Causes are in the messages, not also `source`s (a chained message would repeat them).
+    #[error("cannot read NB201 table {}: {error}", .path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    #[error("{}: line {line}: not valid CSV: {message}", .path.display())]
+    Csv {
+        path: PathBuf,
+        line: usize,
+        message: String,
     },
     #[error("{}: the table is empty (no header line)", .path.display())]
     NoHeader { path: PathBuf },
@@ -73,11 +80,11 @@ pub enum LookupError {
         column: &'static str,
         value: String,
     },
-    #[error("{}: line {line}: bad architecture string: {source}", .path.display())]
+    #[error("{}: line {line}: bad architecture string: {error}", .path.display())]
     BadArch {
         path: PathBuf,
         line: usize,
-        source: GenotypeError,
+        error: GenotypeError,
     },
     #[error("{}: line {line}: architecture {arch} already appeared on line {first_line}", .path.display())]
     DuplicateArch {
@@ -114,18 +121,6 @@ pub struct Nb201Table {
     cifar10_desc: Vec<f64>,
 }
 
-/// Splits one CSV line; trims blanks (and a CRLF's `\r`) and one pair of enclosing quotes.
-fn fields(line: &str) -> Vec<&str> {
-    line.split(',')
-        .map(|f| {
-            let f = f.trim();
-            f.strip_prefix('"')
-                .and_then(|g| g.strip_suffix('"'))
-                .unwrap_or(f)
-        })
-        .collect()
-}
-
 /// The configured table path: the explicit one, else a non-empty `env` value.
 fn resolve_path(explicit: Option<&Path>, env: Option<OsString>) -> Option<PathBuf> {
     explicit
@@ -136,9 +131,9 @@ fn resolve_path(explicit: Option<&Path>, env: Option<OsString>) -> Option<PathBu
 impl Nb201Table {
     /// Reads the table from a CSV file.
     pub fn load(path: &Path) -> Result<Self, LookupError> {
-        let text = crate::storage::read_to_string(path).map_err(|source| LookupError::Io {
+        let text = crate::storage::read_to_string(path).map_err(|error| LookupError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_csv(&text, path)
     }
@@ -154,26 +149,36 @@ impl Nb201Table {
         Self::configured_path(explicit).map(|p| Self::load(&p))
     }
 
-    /// Parses CSV text; `source` only names the origin in error messages.
+    /// Parses CSV text (RFC 4180: quoted fields may hold commas, quotes and line breaks);
+    /// `source` only names the origin in error messages.
     pub fn from_csv(text: &str, source: &Path) -> Result<Self, LookupError> {
         let path = || source.to_path_buf();
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| (i + 1, l))
-            .filter(|(_, l)| !l.trim().is_empty());
-        let (header_line, header) = lines
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let mut records = reader.records().filter_map(|r| match r {
+            // Lines of blanks only are skipped like empty ones.
+            Ok(r) if r.iter().all(str::is_empty) => None,
+            Ok(r) => Some(Ok((r.position().map_or(0, |p| p.line() as usize), r))),
+            Err(e) => Some(Err(LookupError::Csv {
+                path: path(),
+                line: e.position().map_or(0, |p| p.line() as usize),
+                message: e.to_string(),
+            })),
+        });
+        let (header_line, header) = records
             .next()
-            .ok_or_else(|| LookupError::NoHeader { path: path() })?;
-        let header = fields(header);
+            .ok_or_else(|| LookupError::NoHeader { path: path() })??;
         let column = |name: &'static str| -> Result<usize, LookupError> {
-            let mut hits = header.iter().enumerate().filter(|(_, h)| **h == name);
+            let mut hits = header.iter().enumerate().filter(|(_, h)| *h == name);
             let (i, _) = hits.next().ok_or_else(|| LookupError::MissingColumn {
                 path: path(),
                 line: header_line,
                 column: name,
-                found: header.join(", "),
+                found: header.iter().collect::<Vec<_>>().join(", "),
             })?;
             if hits.next().is_some() {
                 return Err(LookupError::DuplicateColumn {
@@ -195,8 +200,8 @@ impl Nb201Table {
         let mut rows = Vec::new();
         let mut index = HashMap::new();
         let mut row_lines = Vec::new();
-        for (line, text) in lines {
-            let f = fields(text);
+        for record in records {
+            let (line, f) = record?;
             if f.len() < needed {
                 return Err(LookupError::FieldCount {
                     path: path(),
@@ -206,7 +211,7 @@ impl Nb201Table {
                 });
             }
             let number = |col: usize, name: &'static str| -> Result<f64, LookupError> {
-                let value = f[col];
+                let value = &f[col];
                 value
                     .parse::<f64>()
                     .ok()
@@ -222,10 +227,10 @@ impl Nb201Table {
             let cifar100 = number(cols[1], COL_CIFAR100)?;
             let imagenet16_120 = number(cols[2], COL_IMAGENET)?;
             let arch =
-                Nb201Genotype::parse_arch(f[cols[3]]).map_err(|source| LookupError::BadArch {
+                Nb201Genotype::parse_arch(&f[cols[3]]).map_err(|error| LookupError::BadArch {
                     path: path(),
                     line,
-                    source,
+                    error,
                 })?;
             if let Some(&first) = index.get(&arch.ops) {
                 return Err(LookupError::DuplicateArch {
@@ -456,6 +461,30 @@ mod tests {
         let missing = t.query(&arch(BEST)).unwrap_err();
         assert!(matches!(missing, LookupError::NotFound { rows: 4, .. }));
         assert!(missing.to_string().contains(BEST), "{missing}");
+    }
+
+    /// A pandas export: an unnamed index column, and quoted fields holding commas, quotes
+    /// and a line break (the line numbers count physical lines).
+    #[test]
+    fn quoted_fields_may_hold_commas_quotes_and_line_breaks() {
+        let text = format!(
+            ",{HEADER},Note\n\
+             0,90,70,40,{A},u,\"cell, exported by pandas\"\n\
+             1,91,71,41,\"{B}\",u,\"said \"\"best\"\"\nover two lines\"\n\
+             2,92,72,42,{C},u,\"x, y\"\n\
+             3,93,7x,43,{D},u,\"x, y\"\n"
+        );
+        let err = small(&text).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "small.csv: line 6: column 'CIFAR100TestAccuracy200Epochs' holds '7x'"
+            ),
+            "{err}"
+        );
+        let t = small(text.rsplit_once("3,93").unwrap().0).unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.query(&arch(B)).unwrap().cifar10, 91.0);
+        assert_eq!(t.query(&arch(C)).unwrap().cifar100, 72.0);
     }
 
     const HEADER: &str = "CIFAR10TestAccuracy200Epochs,CIFAR100TestAccuracy200Epochs,ImageNetTestAccuracy200Epochs,ArchitectureString,UniqueString";

@@ -1,10 +1,10 @@
 //! What several commands share: the data and device flags, Ctrl-C, and parsing of the
 //! library's named values.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::config::Preset;
@@ -71,6 +71,42 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The flags given on the command line, as typed (`--epochs`, ...).
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--data", self.source.data.is_some()),
+            ("--dataset", self.source.dataset.is_some()),
+            ("--train-images", self.train_images.is_some()),
+            ("--epochs", self.epochs.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--channels", self.channels.is_some()),
+            ("--layers", self.layers.is_some()),
+            ("--log-every", self.log_every.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
+    /// Refuses settings given with `--resume`: a run continues with the settings it was
+    /// started with, and a flag ignored silently would leave the user believing otherwise.
+    /// `new_run` is the command that starts a new run from the old one's settings.
+    pub fn refuse_on_resume(&self, dir: &Path, new_run: &str) -> Result<()> {
+        let given = self.given();
+        if given.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "{} cannot change a resumed run: {} continues with the settings in its config.toml \
+             (the learning-rate schedule is a cosine over the epochs the run was started with, \
+             so more epochs would change the ones already trained). To train longer or \
+             differently, start a new run from those settings: {new_run}",
+            given.join(", "),
+            dir.display(),
+        )
+    }
+
     /// These flags with the command's space, preset and device.
     pub fn flags(
         &self,

@@ -37,8 +37,9 @@ pub struct SearchArgs {
     /// The run directory to create.
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint.
-    #[arg(long, conflicts_with_all = ["space", "method", "preset", "config", "out"])]
+    /// Continue the run in this directory from its last checkpoint, with the settings it was
+    /// started with (flags that would change them are refused).
+    #[arg(long, conflicts_with_all = ["space", "method", "preset", "config", "out", "sgas_criterion"])]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -58,6 +59,11 @@ impl SearchArgs {
 pub fn run(args: &SearchArgs) -> Result<()> {
     let (start, device) = match &args.resume {
         Some(dir) => {
+            let new_run = format!(
+                "darts-pt search --config {}/config.toml --epochs N --out NEW_DIR",
+                dir.display()
+            );
+            args.run.refuse_on_resume(dir, &new_run)?;
             let cfg: SearchConfig = RunReader::local(dir)
                 .search_config()
                 .map_err(|e| anyhow::anyhow!("cannot resume {}: {e:#}", dir.display()))?;
@@ -82,6 +88,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     match run_search(start, &device, &mut |e| progress.on_event(e), &control)? {
         End::Finished(()) => Ok(()),
         End::Interrupted { .. } => std::process::exit(INTERRUPTED),
-        End::Diverged { epoch, step } => bail!("search diverged at epoch {epoch}, step {step}"),
+        // What happened and how to go on was printed with the job's end.
+        End::Diverged { .. } => bail!("the search diverged"),
     }
 }

@@ -98,7 +98,10 @@ pub fn run(args: &SelectArgs) -> Result<()> {
     )? {
         End::Finished(o) => o,
         End::Interrupted { .. } => std::process::exit(INTERRUPTED),
-        End::Diverged { .. } => bail!("the selection diverged"),
+        End::Diverged { epoch, step } => bail!(
+            "the selection stopped while tuning: {} (lower --tune-lr)",
+            crate::job::divergence(epoch, step)
+        ),
     };
     let r = &outcome.record;
     if args.json {

@@ -41,7 +41,8 @@ pub struct TrainArgs {
     /// The run directory to create.
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
-    /// Continue the training run in this directory from its last checkpoint.
+    /// Continue the training run in this directory from its last checkpoint, with the
+    /// settings it was started with (flags that would change them are refused).
     #[arg(long, conflicts_with_all = ["genotype", "space", "preset", "config", "out"])]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
@@ -83,6 +84,12 @@ impl TrainArgs {
 pub fn train(args: &TrainArgs) -> Result<()> {
     let (start, device) = match &args.resume {
         Some(dir) => {
+            let new_run = format!(
+                "darts-pt train --genotype '<genotype in {d}/config.toml>' --config \
+                 {d}/config.toml --epochs N --out NEW_DIR",
+                d = dir.display()
+            );
+            args.run.refuse_on_resume(dir, &new_run)?;
             let reader = RunReader::local(dir);
             let cfg: TrainConfig = reader
                 .toml(&reader.dir.config())
@@ -118,7 +125,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             Ok(())
         }
         End::Interrupted { .. } => std::process::exit(INTERRUPTED),
-        End::Diverged { epoch, step } => bail!("training diverged at epoch {epoch}, step {step}"),
+        // What happened and how to go on was printed with the job's end.
+        End::Diverged { .. } => bail!("the training diverged"),
     }
 }
 

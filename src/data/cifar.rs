@@ -173,10 +173,19 @@ fn classes(layout: &Layout) -> Result<Vec<String>, DataError> {
 /// One binary batch: records of label byte(s) then 3072 pixel bytes. CIFAR-100 records carry
 /// the coarse label first; the fine label (the one the literature reports) is the second byte.
 fn read_binary(path: &Path, kind: DatasetKind, classes: usize) -> Result<ImageSet, DataError> {
+    parse_binary(&read_file(path)?, path, kind, classes)
+}
+
+/// [`read_binary`] on the file's bytes; `path` names it in errors.
+pub(crate) fn parse_binary(
+    bytes: &[u8],
+    path: &Path,
+    kind: DatasetKind,
+    classes: usize,
+) -> Result<ImageSet, DataError> {
     let label_bytes = if kind == DatasetKind::Cifar100 { 2 } else { 1 };
     let record = label_bytes + PIXELS;
-    let bytes = read_file(path)?;
-    if bytes.len() % record != 0 {
+    if !bytes.len().is_multiple_of(record) {
         return Err(DataError::RecordSize {
             path: path.to_path_buf(),
             size: bytes.len() as u64,
@@ -210,9 +219,17 @@ fn read_binary(path: &Path, kind: DatasetKind, classes: usize) -> Result<ImageSe
 
 /// One pickled batch: a dict with `data` (uint8 N×3072) and `labels` / `fine_labels`.
 fn read_python(path: &Path, kind: DatasetKind, classes: usize) -> Result<ImageSet, DataError> {
-    let bytes = read_file(path)?;
-    let mut dict = PickleDict::parse(&bytes, path)?;
-    drop(bytes);
+    parse_python(&read_file(path)?, path, kind, classes)
+}
+
+/// [`read_python`] on the file's bytes; `path` names it in errors.
+pub(crate) fn parse_python(
+    bytes: &[u8],
+    path: &Path,
+    kind: DatasetKind,
+    classes: usize,
+) -> Result<ImageSet, DataError> {
+    let mut dict = PickleDict::parse(bytes, path)?;
     let label_key = if kind == DatasetKind::Cifar100 {
         "fine_labels"
     } else {
@@ -287,7 +304,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn binary_batch(set: &ImageSet, kind: DatasetKind) -> Vec<u8> {
+    pub(crate) fn binary_batch(set: &ImageSet, kind: DatasetKind) -> Vec<u8> {
         let mut out = Vec::new();
         for i in 0..set.len() {
             if kind == DatasetKind::Cifar100 {
@@ -551,6 +568,38 @@ pub(crate) mod tests {
         assert_eq!(
             err,
             format!("{}: the pickled dict has no 'data'", first.display())
+        );
+    }
+
+    /// A pickle whose array claims a billion images, or whose byte string claims a terabyte, is
+    /// refused with the file named, without memory reserved for the claim.
+    #[test]
+    fn pickles_that_claim_more_than_the_file_holds_are_refused_without_allocating() {
+        let path = Path::new("data_batch_1");
+        for style in [Style::Python2, Style::Python3Proto4, Style::Python3Proto5] {
+            let mut w = Writer::new(style);
+            w.begin_dict();
+            w.key("labels");
+            w.int_list(&[1]);
+            w.key("data");
+            w.u8_array(&[1_000_000_000, PIXELS], &[0; PIXELS]);
+            w.end_dict();
+            let err = parse_python(&w.finish(), path, DatasetKind::Cifar10, 10).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "data_batch_1: 'data' has shape [1000000000, 3072] but 3072 data bytes; \
+                 expected a uint8 array"
+            );
+        }
+        // BINBYTES8 claiming 2^40 bytes, followed by three.
+        let mut claim = vec![0x80, 4, 0x8e];
+        claim.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        claim.extend_from_slice(b"abc");
+        let err = parse_python(&claim, path, DatasetKind::Cifar10, 10).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("data_batch_1: cannot read the pickle"),
+            "{err}"
         );
     }
 }

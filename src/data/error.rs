@@ -8,12 +8,10 @@ use thiserror::Error;
 /// A fault while reading, writing or fetching data.
 #[derive(Debug, Error)]
 pub enum DataError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    // The cause is in the message, so it is not also a `source` (a chained message would
+    // say it twice).
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
 
     #[error("{}: no such file or directory", path.display())]
     NotFound { path: PathBuf },
@@ -83,15 +81,15 @@ pub enum DataError {
 
 impl DataError {
     /// Wraps an I/O error, turning "not found" into the clearer [`DataError::NotFound`].
-    pub fn io(path: &Path, source: io::Error) -> DataError {
-        if source.kind() == io::ErrorKind::NotFound {
+    pub fn io(path: &Path, error: io::Error) -> DataError {
+        if error.kind() == io::ErrorKind::NotFound {
             DataError::NotFound {
                 path: path.to_path_buf(),
             }
         } else {
             DataError::Io {
                 path: path.to_path_buf(),
-                source,
+                error,
             }
         }
     }

@@ -5,7 +5,7 @@
 use super::Loaded;
 use super::error::DataError;
 use super::image_set::ImageSet;
-use image::{DynamicImage, ImageReader};
+use image::{DynamicImage, ImageReader, Limits};
 use std::path::{Path, PathBuf};
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -152,16 +152,8 @@ impl Reader {
     /// Appends one image as C×H×W bytes: grayscale stays one channel, anything else becomes RGB
     /// (alpha is dropped, since the model never sees transparency).
     fn read_into(&mut self, path: &Path, out: &mut Vec<u8>) -> Result<(), DataError> {
-        let decode_error = |e: &dyn std::fmt::Display| DataError::Decode {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        let image = ImageReader::open(path)
-            .map_err(|e| DataError::io(path, e))?
-            .with_guessed_format()
-            .map_err(|e| DataError::io(path, e))?
-            .decode()
-            .map_err(|e| decode_error(&e))?;
+        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        let image = decode(&bytes, path)?;
         let channels = if image.color().has_color() { 3 } else { 1 };
         let shape = [channels, image.height() as usize, image.width() as usize];
         match &self.first {
@@ -186,6 +178,27 @@ impl Reader {
         push_planar(&image, channels, out);
         Ok(())
     }
+}
+
+/// The largest side of an image in a folder dataset; the decoder refuses larger ones from the
+/// header, before it allocates (NAS datasets hold images of tens of pixels).
+const MAX_SIDE: u32 = 4096;
+
+/// Decodes one image file's bytes, its format told by its content; `path` names it in errors.
+pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<DynamicImage, DataError> {
+    let decode_error = |e: &dyn std::fmt::Display| DataError::Decode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(4 * u64::from(MAX_SIDE) * u64::from(MAX_SIDE));
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| decode_error(&e))?;
+    reader.limits(limits);
+    reader.decode().map_err(|e| decode_error(&e))
 }
 
 fn push_planar(image: &DynamicImage, channels: usize, out: &mut Vec<u8>) {

@@ -12,16 +12,55 @@ pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 /// Magic number of a u8 array with 1 dimension (N labels).
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
 
-/// Decompresses `bytes` when they start with the gzip signature.
+/// Deflate cannot expand data more than about 1032 to 1, so a gzip stream of n bytes holds at
+/// most this many times n.
+const GZIP_MAX_RATIO: usize = 1032;
+
+/// Decompresses `bytes` when they start with the gzip signature, no further than the IDX
+/// header inside says the file holds (and one byte more, so a longer stream is still caught as
+/// the wrong size). A header that claims more than the stream could hold is refused before any
+/// memory is reserved for it; a stream that expands past its header's claim (a gzip bomb) is
+/// not decompressed to its end.
 pub(crate) fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes);
     }
-    let mut out = Vec::with_capacity(bytes.len() * 4);
-    MultiGzDecoder::new(bytes.as_slice())
+    let bad =
+        |e: std::io::Error| DataError::malformed(path, format!("cannot decompress gzip data: {e}"));
+    let mut stream = MultiGzDecoder::new(bytes.as_slice());
+    let mut out = Vec::new();
+    (&mut stream).take(4).read_to_end(&mut out).map_err(bad)?;
+    let Some(&ndim) = out.get(3) else {
+        return Ok(out);
+    };
+    (&mut stream)
+        .take(4 * u64::from(ndim))
         .read_to_end(&mut out)
-        .map_err(|e| DataError::malformed(path, format!("cannot decompress gzip data: {e}")))?;
-    Ok(out)
+        .map_err(bad)?;
+    let header = 4 + 4 * ndim as usize;
+    let claimed = out[4..]
+        .chunks_exact(4)
+        .map(|d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize)
+        .try_fold(1usize, |acc, d| acc.checked_mul(d));
+    let limit = bytes.len().saturating_mul(GZIP_MAX_RATIO);
+    match claimed {
+        Some(n) if out.len() == header && n > limit => Err(DataError::malformed(
+            path,
+            format!(
+                "the IDX header claims {n} data bytes, more than {} bytes of gzip data can hold",
+                bytes.len()
+            ),
+        )),
+        // Short headers and overflowing dimensions are `parse`'s to report.
+        Some(n) if out.len() == header => {
+            (&mut stream)
+                .take(n as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(bad)?;
+            Ok(out)
+        }
+        _ => Ok(out),
+    }
 }
 
 /// Parses an IDX u8 array with the expected magic; returns its dimensions and payload.
@@ -230,6 +269,31 @@ pub(crate) mod tests {
                 labels.display()
             )
         );
+    }
+
+    /// A header that claims more than its file could hold is refused before memory is reserved
+    /// for it (plain: more than the file's bytes; gzipped: more than deflate's maximum ratio),
+    /// and a gzip stream is never decompressed past its header's claim.
+    #[test]
+    fn headers_that_claim_more_than_the_file_holds_are_refused_without_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let (images, labels) = (dir.path().join("i"), dir.path().join("l"));
+        std::fs::write(&labels, idx_bytes(LABELS_MAGIC, &[2], &[0, 1])).unwrap();
+        let huge = idx_bytes(IMAGES_MAGIC, &[1 << 31, 28, 28], &[0; 64]);
+        for file in [huge.clone(), gzip(&huge)] {
+            std::fs::write(&images, &file).unwrap();
+            let err = read_pair(&images, &labels, 10).unwrap_err().to_string();
+            assert!(err.starts_with(&images.display().to_string()), "{err}");
+            assert!(err.contains(&((1u64 << 31) * 784).to_string()), "{err}");
+        }
+        // 64 MB of zeros behind a header that claims 4 bytes: decompressed no further than 5.
+        let mut bomb = idx_bytes(IMAGES_MAGIC, &[1, 2, 2], &[0; 4]);
+        bomb.resize(64 << 20, 0);
+        let bomb = gzip(&bomb);
+        assert!(bomb.len() < 1 << 20);
+        let out = maybe_gunzip(bomb, &images).unwrap();
+        assert_eq!(out.len(), 16 + 4 + 1);
+        assert!(parse(&out, IMAGES_MAGIC, "images", &images).is_err());
     }
 
     #[test]

@@ -8,16 +8,16 @@
 
 mod augment;
 mod bundled;
-mod cifar;
+pub(crate) mod cifar;
 #[cfg(not(target_arch = "wasm32"))]
 mod download;
 mod error;
-mod folder;
-mod idx;
+pub(crate) mod folder;
+pub(crate) mod idx;
 mod image_set;
 mod info;
 mod kind;
-mod pickle;
+pub(crate) mod pickle;
 mod prefetch;
 mod preview;
 mod sampling;

@@ -368,7 +368,7 @@ fn timed<T>(
         }
         End::Interrupted { .. } => Ok(false),
         End::Diverged { epoch, step } => {
-            bail!("{what}: diverged at epoch {epoch}, step {step}")
+            bail!("{what} stopped: {}", crate::job::divergence(epoch, step))
         }
     }
 }

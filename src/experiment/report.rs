@@ -92,38 +92,41 @@ fn mean_sd_pct(v: &[f64]) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// One line per row; accuracies as fractions, empty where unknown.
+/// One record per row; accuracies as fractions, empty where unknown. Written by the csv crate,
+/// so a DARTS genotype's commas and quotes are quoted as any CSV reader expects.
 pub fn csv(rows: &[Row]) -> String {
     let opt = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
-    let mut s = String::from(
-        "space,seed,method,genotype,supernet_acc_after_discretization,retrained_test_acc,retrained_best_test_acc,params,nb201_cifar10_benchmark\n",
-    );
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "space",
+        "seed",
+        "method",
+        "genotype",
+        "supernet_acc_after_discretization",
+        "retrained_test_acc",
+        "retrained_best_test_acc",
+        "params",
+        "nb201_cifar10_benchmark",
+    ];
+    // Writing to memory cannot fail.
+    w.write_record(header).expect("in memory");
     for r in rows {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{}",
-            r.space,
-            r.seed,
-            r.arm.name(),
-            csv_field(&r.genotype),
+        w.write_record([
+            r.space.clone(),
+            r.seed.to_string(),
+            r.arm.name().to_string(),
+            r.genotype.clone(),
             opt(r.supernet_acc),
             opt(r.test_acc),
             opt(r.best_test_acc),
             r.params.map(|p| p.to_string()).unwrap_or_default(),
             r.nb201_cifar10
                 .map(|x| format!("{x:.2}"))
-                .unwrap_or_default()
-        );
+                .unwrap_or_default(),
+        ])
+        .expect("in memory");
     }
-    s
+    String::from_utf8(w.into_inner().expect("in memory")).expect("the fields are UTF-8")
 }
 
 fn describe_plan(plan: &Plan) -> String {

@@ -16,7 +16,7 @@ mod darts;
 mod error;
 mod nb201;
 #[cfg(test)]
-mod samples;
+pub(crate) mod samples;
 mod text;
 
 pub use darts::{DartsGenotype, GENES_PER_CELL, Gene};

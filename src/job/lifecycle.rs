@@ -107,7 +107,8 @@ impl Lifecycle {
     /// Ends the job as interrupted at (epoch, step); its checkpoint is already written.
     pub fn interrupted<T>(&self, ctx: &Ctx, epoch: usize, step: usize) -> Result<End<T>> {
         let msg = format!(
-            "interrupted at epoch {epoch}, step {step}: checkpoint saved; continue with `{}`",
+            "interrupted at epoch {}, step {step}: checkpoint saved; continue with `{}`",
+            epoch + 1,
             self.resume
         );
         self.run.record(&RunEvent::Interrupted { epoch, step })?;
@@ -117,9 +118,16 @@ impl Lifecycle {
 
     /// Ends the job as diverged at (epoch, step), keeping the last good checkpoint.
     pub fn diverged<T>(&self, ctx: &Ctx, epoch: usize, step: usize) -> Result<End<T>> {
+        let key = match self.kind {
+            RunKind::Search => "[weights] lr",
+            RunKind::Train => "[optim] lr",
+        };
         let msg = format!(
-            "the loss became NaN or infinite at epoch {epoch}, step {step}; the run stopped and the last good checkpoint ({}) was kept",
-            self.run.checkpoint().display()
+            "{}; the run stopped and its last good checkpoint is kept: lower the learning rate \
+             ({key}) in {} and continue with `{}`",
+            super::divergence(epoch, step),
+            self.run.config().display(),
+            self.resume
         );
         self.run.record(&RunEvent::Diverged { epoch, step })?;
         self.end(ctx, RunState::Diverged, epoch, msg)?;

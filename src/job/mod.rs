@@ -45,6 +45,14 @@ pub enum End<T> {
     Diverged { epoch: usize, step: usize },
 }
 
+/// Where a job diverged, for people (epochs counted from 1, as progress shows them).
+pub fn divergence(epoch: usize, step: usize) -> String {
+    format!(
+        "the loss became NaN or infinite at epoch {}, step {step}",
+        epoch + 1
+    )
+}
+
 impl<T> End<T> {
     /// The outcome of a finished job.
     pub fn finished(self) -> Option<T> {

@@ -2,16 +2,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::events::RunEvent;
 use super::reader::RunReader;
-use super::records::{AlphaRecord, FORMAT, Position, RunStatus};
+use super::records::{AlphaRecord, FORMAT, MetricsKind, MetricsRecord, Position, RunStatus};
 use super::selection::SelectionRecord;
 use crate::checkpoint::write_atomic;
-use crate::storage;
+use crate::storage::{self, FileLock};
 
 /// The file that makes a directory a run.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -31,28 +32,67 @@ pub const CONFIG_FILE: &str = "config.toml";
 ///   selection-<label>.safetensors  PT's checkpoint (the tuned supernet)
 ///   result.json                  a finished training run's result
 /// ```
+///
+/// A job that writes a run holds a lock on it for its whole life ([`Self::hold`]): `.lock` for
+/// the search or training that owns the run, `.select-<label>.lock` for a selection, so two
+/// processes (or the studio and a shell) never write the same files. Readers take no lock.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     pub root: PathBuf,
+    /// The lock this job holds, released when the last clone is dropped.
+    lock: Option<Arc<FileLock>>,
+}
+
+/// The lock of the search or training job that owns a run.
+pub const JOB_LOCK: &str = ".lock";
+
+/// The lock of the selection labelled `label`.
+pub fn selection_lock(label: &str) -> String {
+    format!(".select-{label}.lock")
 }
 
 impl RunDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        RunDir { root: root.into() }
+        RunDir {
+            root: root.into(),
+            lock: None,
+        }
     }
 
-    /// Creates a fresh run directory; refuses one that already holds a run.
-    pub fn create(root: &Path) -> Result<Self> {
-        let dir = RunDir::new(root);
+    /// Creates a fresh run directory and holds it for `job`; refuses one that already holds a
+    /// run.
+    pub fn create(root: &Path, job: &str) -> Result<Self> {
+        storage::create_dir_all(root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
+        let dir = RunDir::new(root).hold(JOB_LOCK, job)?;
         if storage::exists(&dir.config()) {
             bail!(
                 "{} already holds a run; continue it with --resume {0} or choose another --out",
                 root.display()
             );
         }
-        storage::create_dir_all(root)
-            .with_context(|| format!("cannot create {}", root.display()))?;
         Ok(dir)
+    }
+
+    /// Holds the lock file `name` in this directory for `job` (what the holder is doing, said
+    /// to whoever else tries), or says which process holds it.
+    pub fn hold(mut self, name: &str, job: &str) -> Result<Self> {
+        let path = self.root.join(name);
+        let holder = format!("{}: {job}", storage::this_process());
+        let lock = storage::try_lock(&path, &holder)
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+        match lock {
+            Ok(lock) => {
+                self.lock = Some(Arc::new(lock));
+                Ok(self)
+            }
+            Err(other) => bail!(
+                "{} is being written by another job ({}); wait for it to end or stop it \
+                 (reading the run works meanwhile)",
+                self.root.display(),
+                other.trim()
+            ),
+        }
     }
 
     /// Opens an existing run directory to continue or add to it: it must hold a run, in a
@@ -140,6 +180,10 @@ impl RunDir {
 
     /// Adds (or replaces) a selection in `selection.json` and writes its genotype file.
     pub fn write_selection(&self, rec: &SelectionRecord) -> Result<()> {
+        // Selections of other labels may update the file at the same time.
+        let lock = self.root.join(".selection.lock");
+        let _guard =
+            storage::lock(&lock).with_context(|| format!("cannot lock {}", lock.display()))?;
         let mut all: BTreeMap<String, SelectionRecord> = RunReader::local(&self.root)
             .selections()
             .unwrap_or_default();
@@ -156,6 +200,19 @@ impl RunDir {
     pub fn rewind(&self, epoch: usize, step: usize) -> Result<()> {
         retain_lines::<Position>(&self.metrics(), |p| p.precedes(epoch, step))?;
         retain_lines::<AlphaRecord>(&self.alpha(), |a| a.epoch <= epoch)
+    }
+
+    /// Drops the records the selection `label` wrote from its tuning epoch `epoch` on (its
+    /// tuning metrics and decisions), which a selection resumed there writes again.
+    pub fn rewind_selection(&self, label: &str, epoch: usize) -> Result<()> {
+        let later = |l: Option<&str>, e: usize| l == Some(label) && e >= epoch;
+        retain_lines::<MetricsRecord>(&self.metrics(), |m| {
+            m.kind != MetricsKind::Tune || !later(m.label.as_deref(), m.epoch)
+        })?;
+        retain_lines::<RunEvent>(&self.events(), |e| match e {
+            RunEvent::Decision(d) => d.pt_epoch().is_none_or(|(l, e)| !later(l, e)),
+            _ => true,
+        })
     }
 
     /// Removes the records of a run that restarts from its beginning.
@@ -183,6 +240,38 @@ fn retain_lines<T: serde::de::DeserializeOwned>(
             out.push('\n');
         }
     }
-    write_atomic(path, out.as_bytes())?;
+    // Unchanged, the file is left alone (another process may be appending to it).
+    if out != text {
+        write_atomic(path, out.as_bytes())?;
+    }
     Ok(())
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// One writer per lock: a second job is refused with the holder named, a job with another
+    /// lock (a selection) is not, and the lock goes with the last clone of its holder.
+    #[test]
+    fn a_run_has_one_writer_per_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("run");
+        let search = RunDir::create(&root, "search").unwrap();
+        let clone = search.clone();
+        let err = RunDir::new(&root).hold(JOB_LOCK, "training").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("is being written by another job"), "{text}");
+        assert!(
+            text.contains(&format!("process {}", std::process::id())),
+            "{text}"
+        );
+        assert!(text.contains(": search)"), "{text}");
+        let select = RunDir::new(&root).hold(&selection_lock("pt"), "selection 'pt'");
+        assert!(select.is_ok());
+        drop(search);
+        assert!(RunDir::new(&root).hold(JOB_LOCK, "again").is_err());
+        drop(clone);
+        assert!(RunDir::new(&root).hold(JOB_LOCK, "again").is_ok());
+    }
 }

@@ -15,12 +15,32 @@ pub enum Decision {
     PtOpDecision {
         summary: String,
         decision: OpDecision,
+        /// The selection's label (`pt`, `pt-loss`, ...); absent in older runs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
     },
     /// PT kept two inputs of a node.
     PtTopologyDecision {
         summary: String,
         decision: TopologyDecision,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
     },
+}
+
+impl Decision {
+    /// The PT selection (label) and tuning epoch of a PT decision.
+    pub fn pt_epoch(&self) -> Option<(Option<&str>, usize)> {
+        match self {
+            Decision::SgasDecision { .. } => None,
+            Decision::PtOpDecision {
+                decision, label, ..
+            } => Some((label.as_deref(), decision.epoch)),
+            Decision::PtTopologyDecision {
+                decision, label, ..
+            } => Some((label.as_deref(), decision.epoch)),
+        }
+    }
 }
 
 impl Decision {

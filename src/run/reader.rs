@@ -16,7 +16,7 @@ use crate::space::{CellType, SearchSpace};
 
 /// A file of a run that is damaged, or from a newer darts-pt.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {why}", path.display())]
+#[error("{}: {why}", crate::storage::text::path(path))]
 pub struct FileError {
     pub path: PathBuf,
     pub why: String,
@@ -35,7 +35,7 @@ impl FileError {
         let name = self
             .path
             .file_name()
-            .map(|n| n.to_string_lossy().to_string())
+            .map(|n| crate::storage::text::path(Path::new(n)))
             .unwrap_or_default();
         format!("{name} cannot be read: {}", self.why)
     }
@@ -125,7 +125,8 @@ impl<'a> RunReader<'a> {
     /// A TOML file of the run as `T`.
     pub fn toml<T: DeserializeOwned>(&self, path: &Path) -> Result<T, FileError> {
         let bytes = self.files.read(path).map_err(|e| FileError::new(path, e))?;
-        toml::from_str(&String::from_utf8_lossy(&bytes)).map_err(|e| FileError::new(path, e))
+        let text = crate::storage::text::utf8(&bytes).map_err(|e| FileError::new(path, e))?;
+        toml::from_str(text).map_err(|e| FileError::new(path, e))
     }
 
     /// Every readable line of a JSON-lines file, and how many non-empty lines were not.
@@ -155,11 +156,12 @@ impl<'a> RunReader<'a> {
 
 /// JSON lines of `bytes`; returns the records and how many non-empty lines were unreadable.
 pub fn parse_jsonl<T: DeserializeOwned>(bytes: &[u8]) -> (Vec<T>, usize) {
-    let text = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
     let mut bad = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str(line) {
+    let lines = bytes.split(|&b| b == b'\n');
+    for line in lines.filter(|l| !l.trim_ascii().is_empty()) {
+        // A line that is not UTF-8 is a damaged line (JSON is UTF-8).
+        match serde_json::from_slice(line) {
             Ok(v) => out.push(v),
             Err(_) => bad += 1,
         }
@@ -197,12 +199,15 @@ impl RunRecord {
         let dir = &reader.dir;
         let name = root
             .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| root.display().to_string());
+            .map(|n| crate::storage::text::path(Path::new(n)))
+            .unwrap_or_else(|| crate::storage::text::path(root));
         let mut problems = Vec::new();
 
         let config = if !files.exists(root) {
-            problems.push(format!("{}: no such directory", root.display()));
+            problems.push(format!(
+                "{}: no such directory",
+                crate::storage::text::path(root)
+            ));
             None
         } else if !reader.is_run() {
             problems.push("no config.toml: this is not a darts-pt run directory".into());

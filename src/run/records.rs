@@ -103,6 +103,9 @@ pub struct MetricsRecord {
     pub elapsed: f64,
     /// Training images per second over the reported window.
     pub images_per_sec: f64,
+    /// The selection a tuning epoch belongs to (`pt`, `pt-loss`, ...); none for the search's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// One line of `alpha.jsonl`: softmax(alpha) per cell type, rows = edges, columns = ops.

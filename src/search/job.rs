@@ -334,6 +334,7 @@ impl Search {
             batch_size: self.state.batch_size,
             elapsed: self.life.elapsed(),
             images_per_sec,
+            label: None,
         }
     }
 

@@ -21,6 +21,7 @@ use crate::config::SearchConfig;
 use crate::device::SelectedDevice;
 use crate::job::lifecycle::{Lifecycle, Start};
 use crate::job::{Control, Ctx, End, Event, Job, JobOptions, Sink};
+use crate::run::dir::JOB_LOCK;
 use crate::run::{RunDir, RunKind, RunReader};
 pub use data::{SearchData, load_search_data};
 pub use eval::{EvalPass, PassSetup};
@@ -57,7 +58,7 @@ struct Opened {
 fn open(start: SearchStart) -> Result<Opened> {
     Ok(match start {
         SearchStart::Resume { dir } => {
-            let run = RunDir::open(&dir)?;
+            let run = RunDir::open(&dir)?.hold(JOB_LOCK, "search")?;
             let cfg = RunReader::local(&dir).search_config()?;
             cfg.validate()?;
             let data = load_search_data(&cfg.data)?;
@@ -77,7 +78,7 @@ fn open(start: SearchStart) -> Result<Opened> {
             // Read the data before creating the run directory: bad data must leave no run
             // behind (a stray config.toml would make the corrected command refuse it).
             let data = load_search_data(&config.data)?;
-            let run = RunDir::create(&dir)?;
+            let run = RunDir::create(&dir, "search")?;
             run.write_config(&config.to_toml())?;
             Opened {
                 cfg: *config,

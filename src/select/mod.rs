@@ -27,6 +27,7 @@ use crate::lookup::{Nb201Entry, Nb201Table};
 use crate::nn::bn::BnMode;
 use crate::nn::supernet::{CellProjection, Supernet, weight_plans};
 use crate::optim::Adam;
+use crate::run::dir::selection_lock;
 use crate::run::{RunDir, RunReader, RunState, SelectionRecord};
 use crate::search::steps::detached_probs;
 use crate::search::{
@@ -118,6 +119,10 @@ pub fn selection_job(
     let run = RunDir::open(&req.run)?;
     let reader = RunReader::local(&req.run);
     let cfg = reader.search_config()?;
+    let space = cfg.space.space();
+    let settings = resolve(req, &cfg, &space)?;
+    let label = label(req.method, &settings, cfg.method);
+    let run = run.hold(&selection_lock(&label), &format!("selection '{label}'"))?;
     if !crate::storage::exists(&run.checkpoint()) {
         bail!(
             "{}: the run has no checkpoint yet; run or resume its search first",
@@ -134,10 +139,8 @@ pub fn selection_job(
     }
     let ckpt = Checkpoint::load(&run.checkpoint())?;
     let data = load_search_data(&cfg.data)?;
-    let space = cfg.space.space();
     let dev = device.device.clone();
     let (model, _sgd, adam) = restore_supernet(&cfg, data.input, &ckpt, &dev)?;
-    let settings = resolve(req, &cfg, &space)?;
     let title = format!("select {} in {}", req.method.name(), req.run.display());
     let src = Source {
         req: req.clone(),
@@ -153,7 +156,6 @@ pub fn selection_job(
     Ok(match req.method {
         SelectMethod::Magnitude => Job::new(title, ctx, magnitude_body(src, model, settings)),
         SelectMethod::Pt => {
-            let label = label(SelectMethod::Pt, &settings, src.cfg.method);
             let ckpt = src.run.selection_checkpoint(&label);
             let resume = match req.resume && crate::storage::exists(&ckpt) {
                 true => Some(Checkpoint::load(&ckpt)?),

@@ -235,6 +235,9 @@ impl Pt {
                 .import("adam", &ckpt.tensors, &st.adam, &self.device);
             state = st;
         }
+        // A process killed after its last checkpoint left records of the epochs it replays
+        // now (a fresh start replays them all): they go, so each is recorded once.
+        self.run.rewind_selection(&self.label, state.epoch)?;
         let total = planned_passes(&self.space, self.order == EdgeOrder::Random);
         Ok(PtRun {
             pt: self,
@@ -481,6 +484,7 @@ impl PtRun {
                 Decision::PtOpDecision {
                     summary,
                     decision: d,
+                    label: Some(self.pt.label.clone()),
                 }
             } else if self.pt.space.family == Family::Darts && self.pt.order == EdgeOrder::Random {
                 let done = &self.state.topology_done[ci];
@@ -500,6 +504,7 @@ impl PtRun {
                 Decision::PtTopologyDecision {
                     summary,
                     decision: d,
+                    label: Some(self.pt.label.clone()),
                 }
             } else {
                 continue;
@@ -596,6 +601,7 @@ impl PtRun {
             batch_size: self.pt.cfg.batch_size,
             elapsed: self.state.elapsed + secs,
             images_per_sec: count as f64 / secs,
+            label: Some(self.pt.label.clone()),
             ..MetricsRecord::default()
         })
     }

@@ -16,12 +16,15 @@ struct Tree {
     dirs: BTreeSet<PathBuf>,
     /// Files written or removed since the last [`take_changes`].
     changed: BTreeSet<PathBuf>,
+    /// Locks held, by path, with their holders' text (no file is written for them).
+    locks: BTreeMap<PathBuf, String>,
 }
 
 static TREE: Mutex<Tree> = Mutex::new(Tree {
     files: BTreeMap::new(),
     dirs: BTreeSet::new(),
     changed: BTreeSet::new(),
+    locks: BTreeMap::new(),
 });
 
 fn tree() -> MutexGuard<'static, Tree> {
@@ -234,4 +237,40 @@ mod tests {
         remove_dir_all(Path::new("memtest")).unwrap();
         assert!(!exists(run) && read_dir(Path::new("memtest")).is_err());
     }
+}
+
+/// A lock on a path, held until dropped (see the disk's `try_lock`).
+#[derive(Debug)]
+pub struct FileLock(PathBuf);
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        tree().locks.remove(&self.0);
+    }
+}
+
+/// Takes the lock on `path`, or returns `Ok(Err(text))` with its holder's text.
+pub fn try_lock(path: &Path, holder: &str) -> io::Result<Result<FileLock, String>> {
+    let mut t = tree();
+    let k = key(path);
+    if let Some(h) = t.locks.get(&k) {
+        return Ok(Err(h.clone()));
+    }
+    t.locks.insert(k.clone(), holder.to_string());
+    Ok(Ok(FileLock(k)))
+}
+
+/// Takes the lock on `path`; the page is one thread, so a held lock is a fault, not a wait.
+pub fn lock(path: &Path) -> io::Result<FileLock> {
+    try_lock(path, "this page")?.map_err(|h| {
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("{} is locked by {h}", path.display()),
+        )
+    })
+}
+
+/// This page, for a lock's holder text.
+pub fn this_process() -> String {
+    "this page".into()
 }

@@ -8,13 +8,14 @@ mod disk;
 // Built natively too, for its tests.
 #[cfg(any(target_arch = "wasm32", test))]
 pub mod memory;
+pub mod text;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use disk::*;
 #[cfg(target_arch = "wasm32")]
 pub use memory::{
-    append, create_dir_all, exists, is_dir, is_file, read, read_dir, remove_dir_all, remove_file,
-    write, write_atomic,
+    FileLock, append, create_dir_all, exists, is_dir, is_file, lock, read, read_dir,
+    remove_dir_all, remove_file, this_process, try_lock, write, write_atomic,
 };
 
 use std::io;
@@ -22,7 +23,10 @@ use std::path::Path;
 
 /// The whole file as text.
 pub fn read_to_string(path: &Path) -> io::Result<String> {
-    String::from_utf8(read(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    let bytes = read(path)?;
+    text::utf8(&bytes)
+        .map(str::to_owned)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// One entry of a directory: its name and whether it is a directory.

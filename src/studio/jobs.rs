@@ -274,7 +274,7 @@ async fn run_spec(
                 epoch + 1
             ),
             End::Diverged { epoch, step } => {
-                format!("search diverged at epoch {}, step {step}", epoch + 1)
+                format!("search stopped: {}", crate::job::divergence(epoch, step))
             }
         },
         JobSpec::Select(req) => match selection_job(&req, device, options)?

@@ -25,6 +25,9 @@ pub fn offscreen(opts: StudioOptions, size: Vec2, pixels_per_point: f32, out: &P
         .with_theme(egui::Theme::Light)
         // Accessibility is checked by the tests; a screenshot only needs the pixels.
         .with_accessibility_check(false)
+        // As in the window: a character no font has is drawn as a box, never a panic (the
+        // harness's default, for tests).
+        .allow_missing_glyphs()
         .wgpu_setup(gpu::offscreen_setup())
         .build_eframe(|cc| StudioApp::new(cc, opts));
     settle(&mut harness)?;

@@ -31,6 +31,7 @@ use crate::nn::InputShape;
 use crate::nn::darts_eval::EvalForward;
 use crate::nn::params::load_named;
 use crate::optim::Sgd;
+use crate::run::dir::JOB_LOCK;
 use crate::run::{RunDir, RunKind, RunReader, TrainResult};
 use crate::search::steps::{DeviceBatch, correct, cross_entropy};
 
@@ -235,7 +236,7 @@ pub fn train_job(
     let resuming = matches!(start, TrainStart::Resume { .. });
     let (cfg, run) = match start {
         TrainStart::Resume { dir } => {
-            let run = RunDir::open(&dir)?;
+            let run = RunDir::open(&dir)?.hold(JOB_LOCK, "training")?;
             let cfg: TrainConfig = RunReader::local(&dir).toml(&run.config())?;
             (cfg, run)
         }
@@ -243,7 +244,7 @@ pub fn train_job(
             config.validate()?;
             // Fail on a bad genotype before anything is written.
             network::parse_genotype(&config)?;
-            let run = RunDir::create(&dir)?;
+            let run = RunDir::create(&dir, "training")?;
             run.write_config(&config.to_toml())?;
             (*config, run)
         }

@@ -411,3 +411,197 @@ fn demo_runs_end_to_end_and_prints_both_cells() {
     assert_eq!(all["pt"].genotype.as_deref(), Some(cell("PT:").as_str()));
     assert!(all["pt"].complete && all["pt"].op_decisions.len() == 6);
 }
+
+/// A finished run resumed with settings that would change it: refused, naming the flags, and
+/// the run is left as it was (before, "resuming at epoch 1/1" and nothing done).
+#[test]
+fn resume_refuses_flags_that_would_change_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    crate::common::copy_dir(crate::common::tiny_nb201_run(), &run);
+    let metrics = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    let err = fails_cleanly(
+        &[
+            "search",
+            "--resume",
+            path_str(&run),
+            "--epochs",
+            "4",
+            "--seed",
+            "3",
+        ],
+        &[
+            "--epochs, --seed cannot change a resumed run",
+            "config.toml",
+        ],
+    );
+    assert!(err.contains("darts-pt search --config"), "{err}");
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics);
+    fails_cleanly(
+        &["train", "--resume", path_str(&run), "--batch-size", "8"],
+        &[
+            "--batch-size cannot change a resumed run",
+            "darts-pt train --genotype",
+        ],
+    );
+}
+
+/// Two processes on one run: while a search runs, a second `--resume` is refused with the
+/// holder's process named, and a reader (magnitude selection) still works; after the first is
+/// killed (SIGKILL, no cleanup), its lock is gone and the run resumes.
+#[test]
+fn a_run_being_written_refuses_a_second_writer_until_its_writer_dies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let xdg = std::env::temp_dir().join("darts-pt-cli-xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_darts-pt"))
+        .args([
+            "search", "--space", "nb201", "--preset", "tiny", "--device", "cpu",
+        ])
+        .args([
+            "--train-images",
+            "200",
+            "--epochs",
+            "1000",
+            "--out",
+            path_str(&run),
+        ])
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for its first checkpoint (the end of epoch 1).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !run.join("checkpoint.safetensors").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after 300 s"
+        );
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first search ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let err = fails_cleanly(
+        &["search", "--resume", path_str(&run), "--device", "cpu"],
+        &[
+            "is being written by another job",
+            &format!("process {}", first.id()),
+            "search",
+        ],
+    );
+    assert!(!err.contains("resuming"), "{err}");
+    let out = darts_pt(&["select", "--run", path_str(&run), "--method", "magnitude"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The lock file is still there, but nobody holds it.
+    assert!(run.join(".lock").exists());
+    let mut second = Command::new(env!("CARGO_BIN_EXE_darts-pt"))
+        .args(["search", "--resume", path_str(&run), "--device", "cpu"])
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // It runs: the run records a second start.
+    let starts = || {
+        std::fs::read_to_string(run.join("events.jsonl"))
+            .unwrap()
+            .matches("\"event\":\"started\"")
+            .count()
+    };
+    while starts() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resume did not start"
+        );
+        assert!(
+            second.try_wait().unwrap().is_none(),
+            "the resume ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
+
+/// Sets `key` (a dotted path) in a run's config.toml, as a user would edit it.
+fn edit_config(run: &Path, key: &str, value: f64) {
+    let path = run.join("config.toml");
+    let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (table, leaf) = match key.split_once('.') {
+        Some((t, l)) => (doc[t].as_table_mut().unwrap(), l),
+        None => (&mut doc, key),
+    };
+    table.insert(leaf.into(), toml::Value::Float(value));
+    std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
+}
+
+/// A learning rate of 1e30 (forced through `--config`) makes the loss infinite: the job stops
+/// with the epoch and step and how to go on (said once), the run says it diverged, and after the learning
+/// rate is lowered in its config.toml, `--resume` finishes it.
+#[test]
+fn a_diverging_job_stops_and_resumes_with_a_smaller_learning_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (command, lr_key, good_lr) in [
+        ("search", "weights.lr", 0.025),
+        ("train", "optim.lr", 0.025),
+    ] {
+        let run = tmp.path().join(command);
+        let config = tmp.path().join(format!("{command}.toml"));
+        let table = lr_key.split_once('.').map(|(t, _)| format!("[{t}]\n"));
+        let leaf = lr_key.rsplit('.').next().unwrap();
+        std::fs::write(
+            &config,
+            format!("{}{leaf} = 1e30\n", table.unwrap_or_default()),
+        )
+        .unwrap();
+        let mut args = vec![
+            command, "--space", "nb201", "--preset", "tiny", "--device", "cpu",
+        ];
+        if command == "train" {
+            args.extend(["--genotype", "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|"]);
+        }
+        args.extend([
+            "--train-images",
+            "256",
+            "--epochs",
+            "2",
+            "--config",
+            path_str(&config),
+        ]);
+        args.extend(["--out", path_str(&run)]);
+        let err = fails_cleanly(
+            &args,
+            &[
+                "the loss became NaN or infinite at epoch 1, step ",
+                "lower the learning rate",
+                &format!(
+                    "error: the {} diverged",
+                    if command == "train" {
+                        "training"
+                    } else {
+                        "search"
+                    }
+                ),
+                &format!("darts-pt {command} --resume {}", run.display()),
+            ],
+        );
+        assert_eq!(err.matches("became NaN or infinite").count(), 1, "{err}");
+        let status = crate::common::status(&run);
+        assert_eq!(status.state, darts_pt::run::RunState::Diverged, "{err}");
+        let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
+        assert!(events.contains("\"event\":\"diverged\""), "{events}");
+        edit_config(&run, lr_key, good_lr);
+        let out = darts_pt(&[command, "--resume", path_str(&run), "--device", "cpu"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            crate::common::status(&run).state,
+            darts_pt::run::RunState::Finished
+        );
+    }
+}

@@ -80,7 +80,14 @@ impl LeakPath for std::path::PathBuf {
 /// Every tensor of a run's checkpoint, and its loop state without the wall-clock time: what
 /// must be bit-identical between an interrupted-and-resumed run and an uninterrupted one.
 pub fn checkpoint_contents(run: &std::path::Path) -> (Vec<(String, Vec<u8>)>, serde_json::Value) {
-    let ckpt = darts_pt::checkpoint::Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    checkpoint_file_contents(&run.join("checkpoint.safetensors"))
+}
+
+/// [`checkpoint_contents`] of any checkpoint file (a selection's).
+pub fn checkpoint_file_contents(
+    path: &std::path::Path,
+) -> (Vec<(String, Vec<u8>)>, serde_json::Value) {
+    let ckpt = darts_pt::checkpoint::Checkpoint::load(path).unwrap();
     let tensors = ckpt
         .tensors
         .iter()

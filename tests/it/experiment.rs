@@ -143,8 +143,13 @@ fn summary_statistics_and_csv() {
     );
     // A DARTS genotype has commas and quotes: the field is quoted.
     let mut darts = row(0, Arm::Pt, 0.9);
-    darts.genotype = "Genotype(normal=[('skip_connect', 0)])".into();
-    assert!(csv(&[darts]).contains(",\"Genotype(normal=[('skip_connect', 0)])\","));
+    darts.genotype = "Genotype(normal=[('skip_connect', 0)], \"note\")".into();
+    let text = csv(&[darts.clone()]);
+    assert!(text.contains(",\"Genotype(normal=[('skip_connect', 0)], \"\"note\"\")\","));
+    // ... and a CSV reader gets every field back.
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let record = reader.records().next().unwrap().unwrap();
+    assert_eq!((record.len(), &record[3]), (9, darts.genotype.as_str()));
 }
 
 #[test]
@@ -180,4 +185,100 @@ fn the_chart_draws_one_bar_per_method_and_seed_with_its_height() {
     assert!(columns.iter().all(|&c| c == columns[0]), "{columns:?}");
     // Higher accuracy, higher bar: PT (86%) above fixed-alpha PT (84%) above magnitude (82%).
     assert!(tops[1] < tops[2] && tops[2] < tops[0], "{tops:?}");
+}
+
+/// Where the test below, run as its own child, runs the experiment.
+const EXPERIMENT_DIR: &str = "DARTS_PT_TEST_EXPERIMENT_DIR";
+
+/// The experiment of the test below, with a two-epoch retraining so that every phase has a
+/// checkpoint to be killed after.
+fn small_experiment(out: &std::path::Path) -> ExperimentRequest {
+    let mut plan = Plan::new(SpaceId::Nb201, Preset::Tiny, DataConfig::default());
+    (plan.search.channels, plan.search.epochs) = (4, 2);
+    plan.search.data.train_images = Some(400);
+    plan.search.pt.tune_epochs = Some(2);
+    (plan.train.channels, plan.train.epochs) = (4, 2);
+    plan.train.data.train_images = Some(600);
+    ExperimentRequest {
+        out: out.to_path_buf(),
+        plan,
+        seeds: vec![3],
+        table: None,
+        report_only: false,
+        command: "small".into(),
+    }
+}
+
+/// The experiment killed (SIGKILL) once in each phase that checkpoints (both searches, both
+/// PT selections, all three retrainings) and rerun each time, ends with the report an
+/// uninterrupted experiment writes, and its last rerun skips every finished phase. Each
+/// experiment runs in a process of its own (this test binary, as a child), since the
+/// device's random numbers are process-wide.
+#[test]
+fn an_experiment_killed_in_every_phase_completes_to_the_same_report() {
+    if let Some(dir) = std::env::var_os(EXPERIMENT_DIR) {
+        let device = select(DeviceChoice::Cpu).unwrap();
+        run_experiment(&small_experiment(dir.as_ref()), &device, &Control::new())
+            .unwrap()
+            .unwrap();
+        std::process::exit(0);
+    }
+    use std::time::{Duration, Instant};
+    let child = |out: &std::path::Path| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args([
+            "experiment::an_experiment_killed_in_every_phase_completes_to_the_same_report",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(EXPERIMENT_DIR, out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        c
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    let done = child(&whole).output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    let seed = search_dir(&killed, 3, darts_pt::config::Method::Darts);
+    let fixed = search_dir(&killed, 3, darts_pt::config::Method::FixedAlpha);
+    let markers = [
+        seed.join("checkpoint.safetensors"),
+        fixed.join("checkpoint.safetensors"),
+        seed.join("selection-pt.safetensors"),
+        fixed.join("selection-pt.safetensors"),
+        train_dir(&killed, 3, Arm::Magnitude).join("checkpoint.safetensors"),
+        train_dir(&killed, 3, Arm::Pt).join("checkpoint.safetensors"),
+        train_dir(&killed, 3, Arm::PtFixedAlpha).join("checkpoint.safetensors"),
+    ];
+    for marker in &markers {
+        let mut run = child(&killed).spawn().unwrap();
+        let start = Instant::now();
+        while !marker.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(600),
+                "no {}",
+                marker.display()
+            );
+            assert!(
+                run.try_wait().unwrap().is_none(),
+                "ended before {}",
+                marker.display()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        run.kill().unwrap();
+        run.wait().unwrap();
+    }
+    let last = child(&killed).output().unwrap();
+    let text = String::from_utf8_lossy(&last.stderr);
+    assert!(last.status.success(), "{text}");
+    assert_eq!(text.matches("already finished").count(), 7, "{text}");
+    let report = |out: &std::path::Path| std::fs::read_to_string(out.join("report.csv")).unwrap();
+    assert_eq!(report(&whole), report(&killed));
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod experiment;
+mod fuzz;
 mod layering;
 mod networks;
 mod pt;

@@ -208,7 +208,7 @@ fn pt_keeps_the_decisive_op_that_magnitude_drops() {
 
     // PT itself: all six decisions at epoch 0 (one tuning epoch in all), scored on the alpha half.
     let tmp = tempfile::tempdir().unwrap();
-    let run = RunDir::create(&tmp.path().join("constructed")).unwrap();
+    let run = RunDir::create(&tmp.path().join("constructed"), "test").unwrap();
     let adam = Adam::new(
         cfg.alpha.beta1,
         cfg.alpha.beta2,

@@ -89,3 +89,118 @@ fn select_takes_pt_settings_from_the_run_then_a_file_then_flags_and_records_them
     assert!(!out.status.success());
     assert!(err.contains("pt.toml") && err.contains("epochs"), "{err}");
 }
+
+/// What a PT selection leaves in its run: its record (without wall-clock time), its tuned
+/// supernet's checkpoint, its tuning metrics (without timing) and its decision events.
+fn pt_outcome(run: &std::path::Path, label: &str) -> (serde_json::Value, String, String) {
+    let mut rec = serde_json::to_value(&selections(run)[label]).unwrap();
+    rec.as_object_mut().unwrap().remove("elapsed");
+    let ckpt = crate::common::checkpoint_file_contents(
+        &run.join(format!("selection-{label}.safetensors")),
+    );
+    let tune: Vec<String> = read_jsonl::<MetricsRecord>(&run.join("metrics.jsonl"))
+        .into_iter()
+        .filter(|m| m.kind == MetricsKind::Tune && m.label.as_deref() == Some(label))
+        .map(|m| {
+            format!(
+                "{} {} {:?}",
+                m.epoch,
+                m.step,
+                m.train_loss.map(f64::to_bits)
+            )
+        })
+        .collect();
+    let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
+    let decisions: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains(&format!("\"label\":\"{label}\"")))
+        .collect();
+    (
+        rec,
+        format!("{ckpt:?}\n{}", tune.join("\n")),
+        decisions.join("\n"),
+    )
+}
+
+/// PT killed by SIGKILL twice, first between tuning epochs (after its first checkpoint), then
+/// inside a decision event (after a decision of the resumed process, before its next
+/// checkpoint), and resumed each time, ends bit for bit where an uninterrupted PT ends, with
+/// each tuning epoch and decision recorded once.
+#[test]
+fn pt_killed_between_and_inside_decisions_resumes_to_the_identical_selection() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    copy_dir(tiny_nb201_run(), &whole);
+    copy_dir(tiny_nb201_run(), &killed);
+    let bin = env!("CARGO_BIN_EXE_darts-pt");
+    let select = |run: &std::path::Path, resume: bool| {
+        let mut c = Command::new(bin);
+        c.args(["select", "--run", run.to_str().unwrap(), "--method", "pt"]);
+        c.args([
+            "--criterion",
+            "loss",
+            "--tune-epochs",
+            "3",
+            "--device",
+            "cpu",
+        ]);
+        if resume {
+            c.arg("--resume");
+        }
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let label = "pt-loss";
+    assert!(select(&whole, false).status().unwrap().success());
+
+    let decisions = |run: &std::path::Path| {
+        std::fs::read_to_string(run.join("events.jsonl"))
+            .unwrap()
+            .matches(&format!("\"label\":\"{label}\""))
+            .count()
+    };
+    let kill_when = |mut child: std::process::Child, ready: &mut dyn FnMut() -> bool| {
+        let start = Instant::now();
+        while !ready() {
+            assert!(
+                start.elapsed() < Duration::from_secs(300),
+                "PT never got there"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "PT ended before the kill"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    };
+    let ckpt = killed.join(format!("selection-{label}.safetensors"));
+    kill_when(select(&killed, false).spawn().unwrap(), &mut || {
+        ckpt.exists()
+    });
+    // The resumed process first drops the decisions made after this checkpoint, then makes
+    // them again: it is killed right after its first decision.
+    let state = darts_pt::checkpoint::Checkpoint::load(&ckpt).unwrap().state;
+    let checkpointed = state["op_decisions"].as_array().unwrap().len();
+    assert!(checkpointed < 6);
+    let mut rewound = false;
+    kill_when(select(&killed, true).spawn().unwrap(), &mut || {
+        let n = decisions(&killed);
+        rewound |= n == checkpointed;
+        rewound && n > checkpointed
+    });
+    assert!(
+        !selections(&killed)[label].complete,
+        "killed before the end"
+    );
+    assert!(select(&killed, true).status().unwrap().success());
+
+    let (a, b) = (pt_outcome(&whole, label), pt_outcome(&killed, label));
+    assert_eq!(a.0, b.0, "the selection records differ");
+    assert!(a.1 == b.1, "the tuned supernets or tuning metrics differ");
+    assert_eq!(a.2, b.2, "the decision events differ");
+    assert_eq!(a.0["op_decisions"].as_array().unwrap().len(), 6);
+}

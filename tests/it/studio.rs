@@ -608,10 +608,29 @@ fn studio_shows_what_is_wrong_with_a_damaged_run() {
     )
     .unwrap();
     std::fs::write(damaged.join("selection.json"), "{\"pt\": 3").unwrap();
+    // Bytes that are not UTF-8: in a config value (read lossily, the error quoted U+FFFD, which
+    // no font of the studio has) and in a directory's name. The harness
+    // panics on a glyph it cannot draw, so any of them reaching the screen fails the test.
+    let bytes = tmp.path().join("bytes");
+    std::fs::create_dir_all(&bytes).unwrap();
+    let config = std::fs::read_to_string(studio_run().join("config.toml")).unwrap();
+    assert!(config.contains("space = \"nb201\""), "{config}");
+    let config = config.replacen("space = \"nb201\"", "space = \"nb\u{1}201\"", 1);
+    let raw: Vec<u8> = config
+        .bytes()
+        .map(|b| if b == 1 { 0xff } else { b })
+        .collect();
+    std::fs::write(bytes.join("config.toml"), raw).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = tmp.path().join(std::ffi::OsStr::from_bytes(b"odd-\xff"));
+        std::fs::create_dir_all(odd).unwrap();
+    }
     let missing = tmp.path().join("missing");
 
     let mut h = harness(StudioOptions {
-        runs: vec![broken.clone(), damaged.clone(), missing],
+        runs: vec![broken.clone(), damaged.clone(), bytes.clone(), missing],
         panel: Some(Panel::Runs),
         browse_dir: Some(tmp.path().to_path_buf()),
         ..Default::default()
@@ -625,6 +644,10 @@ fn studio_shows_what_is_wrong_with_a_damaged_run() {
         "alpha.jsonl: 1 records do not match the nb201 space"
     ));
     assert!(has_label_containing(&h, "selection.json cannot be read"));
+    assert!(has_label_containing(
+        &h,
+        "config.toml cannot be read: not UTF-8 text (byte 0xff at line"
+    ));
     // Every panel of the damaged run draws a message instead of failing.
     h.get_by_label("damaged").click();
     h.run_ok();
@@ -645,6 +668,18 @@ fn studio_shows_what_is_wrong_with_a_damaged_run() {
         open_panel(&mut h, title, panel);
         assert!(has_label(&h, says), "{title} does not say '{says}'");
     }
+    // The command a user runs on the run with bad bytes draws it (it panicked in epaint).
+    let png = tmp.path().join("bytes.png");
+    let out = cli(&[
+        "studio",
+        "--run",
+        bytes.to_str().unwrap(),
+        "--screenshot",
+        png.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{err}");
+    assert!(png.exists());
 }
 
 #[test]

@@ -10,6 +10,7 @@ use crate::config::layers::{DataFlags, RunFlags, SearchFlags};
 use crate::config::{Method, Preset, SearchConfig};
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::space::SpaceId;
+use crate::storage::text::path as path_text;
 use crate::studio::files::{DirEntry, Files, RecentRuns};
 use crate::studio::gpu::{GpuInfo, SHARED_GPU};
 use crate::studio::host::Upload;
@@ -243,7 +244,7 @@ pub fn ui(
             ui.label(RichText::new("Recent").strong());
             for p in &recent.paths {
                 if ui
-                    .link(p.display().to_string())
+                    .link(path_text(p))
                     .on_hover_text("open this run")
                     .clicked()
                 {
@@ -270,7 +271,7 @@ pub fn ui(
                     };
                     if ui
                         .selectable_label(r.current, name)
-                        .on_hover_text(r.path.display().to_string())
+                        .on_hover_text(path_text(r.path))
                         .clicked()
                     {
                         actions.push(RunsAction::Select(i));
@@ -386,7 +387,7 @@ fn browser(ui: &mut Ui, state: &mut RunsUi, files: &dyn Files, actions: &mut Vec
         {
             state.browse_dir = parent.to_path_buf();
         }
-        ui.label(RichText::new(dir.display().to_string()).monospace());
+        ui.label(RichText::new(path_text(&dir)).monospace());
         if ui.button("refresh").on_hover_text("list again").clicked() {
             state.listing = None;
         }
