@@ -91,14 +91,19 @@ pub fn idx(data: &[u8]) {
     }
 }
 
+/// CIFAR-10 or CIFAR-100 (and its classes), as the input's first byte picks, and the rest.
+fn cifar_kind(data: &[u8]) -> Option<(DatasetKind, usize, &[u8])> {
+    let (&kind, rest) = data.split_first()?;
+    Some(match kind & 1 {
+        0 => (DatasetKind::Cifar10, 10, rest),
+        _ => (DatasetKind::Cifar100, 100, rest),
+    })
+}
+
 /// A CIFAR binary batch; the first byte picks CIFAR-10 or CIFAR-100 records.
 pub fn cifar_binary(data: &[u8]) {
-    let Some((&kind, rest)) = data.split_first() else {
+    let Some((kind, classes, rest)) = cifar_kind(data) else {
         return;
-    };
-    let (kind, classes) = match kind & 1 {
-        0 => (DatasetKind::Cifar10, 10),
-        _ => (DatasetKind::Cifar100, 100),
     };
     let path = Path::new("data_batch_1.bin");
     if let Ok(set) = crate::data::cifar::parse_binary(rest, path, kind, classes) {
@@ -108,12 +113,8 @@ pub fn cifar_binary(data: &[u8]) {
 
 /// A CIFAR Python (pickled) batch; the first byte picks CIFAR-10 or CIFAR-100 keys.
 pub fn cifar_python(data: &[u8]) {
-    let Some((&kind, rest)) = data.split_first() else {
+    let Some((kind, classes, rest)) = cifar_kind(data) else {
         return;
-    };
-    let (kind, classes) = match kind & 1 {
-        0 => (DatasetKind::Cifar10, 10),
-        _ => (DatasetKind::Cifar100, 100),
     };
     let path = Path::new("data_batch_1");
     if let Ok(set) = crate::data::cifar::parse_python(rest, path, kind, classes) {

@@ -446,6 +446,22 @@ fn resume_refuses_flags_that_would_change_the_run() {
     );
 }
 
+/// Waits up to 300 s for `done`, failing if `job` ends first.
+fn wait_for(job: &mut std::process::Child, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {what} after 300 s"
+        );
+        assert!(
+            job.try_wait().unwrap().is_none(),
+            "the job ended before {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Two processes on one run: while a search runs, a second `--resume` is refused with the
 /// holder's process named, and a reader (magnitude selection) still works; after the first is
 /// killed (SIGKILL, no cleanup), its lock is gone and the run resumes.
@@ -473,18 +489,9 @@ fn a_run_being_written_refuses_a_second_writer_until_its_writer_dies() {
         .spawn()
         .unwrap();
     // Wait for its first checkpoint (the end of epoch 1).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while !run.join("checkpoint.safetensors").exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint after 300 s"
-        );
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the first search ended early"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for(&mut first, "the first checkpoint", || {
+        run.join("checkpoint.safetensors").exists()
+    });
     let err = fails_cleanly(
         &["search", "--resume", path_str(&run), "--device", "cpu"],
         &[
@@ -514,17 +521,7 @@ fn a_run_being_written_refuses_a_second_writer_until_its_writer_dies() {
             .matches("\"event\":\"started\"")
             .count()
     };
-    while starts() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the resume did not start"
-        );
-        assert!(
-            second.try_wait().unwrap().is_none(),
-            "the resume ended early"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for(&mut second, "the resumed start", || starts() >= 2);
     second.kill().unwrap();
     second.wait().unwrap();
 }
