@@ -41,9 +41,7 @@ impl Decision {
             } => Some((label.as_deref(), decision.epoch)),
         }
     }
-}
 
-impl Decision {
     /// One line for the user.
     pub fn summary(&self) -> String {
         match self {
