@@ -30,8 +30,9 @@ pub fn host_reads() -> u64 {
 
 /// Counts the kernels launched on CubeCL devices while it is installed ([`Self::watch`]), in
 /// total and per kernel (which says where a step's dispatches go, and so which kernel to write
-/// next). Only the installing thread's launches count: the observer is process-wide, and other
-/// threads (parallel tests, the studio) launch their own.
+/// next). Only the installing thread's launches count (and, with fusion, the device's service
+/// thread's): the observer is process-wide, and other threads (parallel tests, the studio)
+/// launch their own.
 pub struct Dispatches {
     thread: std::thread::ThreadId,
     total: AtomicU64,
@@ -40,7 +41,7 @@ pub struct Dispatches {
 
 impl LaunchObserver for Dispatches {
     fn launched(&self, kernel: &'static str) {
-        if std::thread::current().id() != self.thread {
+        if std::thread::current().id() != self.thread && !on_device_service_thread() {
             return;
         }
         self.total.fetch_add(1, Ordering::Relaxed);
@@ -79,6 +80,16 @@ impl Dispatches {
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         out
     }
+}
+
+/// Whether this thread is a device's service thread, where burn's fusion runs the operations a
+/// job queued (its launches are the job's; with fusion, jobs sharing a device count together).
+/// Without fusion every launch is issued by the job's own thread.
+fn on_device_service_thread() -> bool {
+    cfg!(feature = "fusion")
+        && std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("DS"))
 }
 
 /// `a::b::kernel<T, U>` -> `kernel`.

@@ -14,7 +14,7 @@ use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, IntDType, Shape, TensorData};
 
-use burn::backend::Cube;
+use burn_cubecl::CubeBackend;
 use burn_cubecl::tensor::CubeTensor;
 
 use super::cpu::{self, ConvGeom, PoolGeom};
@@ -28,9 +28,14 @@ fn conv_options(stride: usize, pad: usize, dil: usize, groups: usize) -> ConvOpt
 }
 
 /// Operations darts-pt needs fast on every backend.
-#[backend_extension(Flex, Cube, Autodiff)]
+///
+/// With the `fusion` feature, wgpu's backend is burn's fusion wrapper around the CubeCL backend:
+/// convolutions and pooling keep burn's operations (so fusion sees them), and the BatchNorm and
+/// linear-combination kernels run as opaque operations whose output shape is declared here.
+#[backend_extension(Flex, Cube, Autodiff, Fusion: cfg(feature = "fusion"))]
 pub trait DartsKernels: Backend {
     /// 2-D convolution without bias, square kernel, symmetric padding.
+    #[fusion(default)]
     fn dk_conv2d(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -43,6 +48,7 @@ pub trait DartsKernels: Backend {
     }
 
     /// Gradient of [`Self::dk_conv2d`] with respect to its input.
+    #[fusion(default)]
     fn dk_conv2d_dx(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -56,6 +62,7 @@ pub trait DartsKernels: Backend {
     }
 
     /// Gradient of [`Self::dk_conv2d`] with respect to its weight.
+    #[fusion(default)]
     fn dk_conv2d_dw(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -69,6 +76,7 @@ pub trait DartsKernels: Backend {
     }
 
     /// Max pooling, or average pooling that excludes padding from the count.
+    #[fusion(default)]
     fn dk_pool2d(
         x: FloatTensor<Self>,
         k: usize,
@@ -84,6 +92,7 @@ pub trait DartsKernels: Backend {
     }
 
     /// Gradient of [`Self::dk_pool2d`] with respect to its input.
+    #[fusion(default)]
     fn dk_pool2d_dx(
         x: FloatTensor<Self>,
         gy: FloatTensor<Self>,
@@ -124,6 +133,7 @@ pub trait DartsKernels: Backend {
     /// BatchNorm with the batch statistics `stats` (`[2, C]`: mean, biased variance, as
     /// [`Self::dk_batch_stats`] computes them from `x`); gamma/beta are ones/zeros for an
     /// affine-free layer. The gradient accounts for the statistics' dependence on `x`.
+    #[fusion(dtype = x, shape = x)]
     fn dk_batch_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -135,12 +145,14 @@ pub trait DartsKernels: Backend {
     }
 
     /// Per-channel batch mean and biased variance, as a `[2, C]` tensor.
+    #[fusion(dtype = x, shape = stats_shape(x))]
     fn dk_batch_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
         generic::batch_stats::<Self>(x)
     }
 
     /// Gradients of [`Self::dk_batch_norm`]: the input gradient, and `[2, C]` holding the
     /// gradients of gamma and beta.
+    #[fusion(dtype = x, shape = x)]
     fn dk_batch_norm_dx(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -152,6 +164,7 @@ pub trait DartsKernels: Backend {
     }
 
     /// See [`Self::dk_batch_norm_dx`].
+    #[fusion(dtype = x, shape = stats_shape(x))]
     fn dk_batch_norm_dparams(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -164,6 +177,7 @@ pub trait DartsKernels: Backend {
 
     /// `k[0] * x + k[1] * y + k[2] * z` for tensors of one shape, without a gradient (optimiser
     /// steps and running statistics).
+    #[fusion(dtype = x, shape = x)]
     fn dk_linear_combination(
         x: FloatTensor<Self>,
         y: FloatTensor<Self>,
@@ -174,9 +188,16 @@ pub trait DartsKernels: Backend {
     }
 }
 
+/// The `[2, C]` shape of the per-channel statistics of an `[N, C, H, W]` tensor.
+#[cfg_attr(not(feature = "fusion"), allow(dead_code))]
+fn stats_shape(x: &Shape) -> Shape {
+    Shape::new([2, x[1]])
+}
+
 /// burn's CubeCL backends (wgpu) run BatchNorm and linear combinations as the kernels of
-/// [`cube`] on f32 tensors, and keep burn's own convolutions and pooling.
-impl DartsKernels for Cube {
+/// [`cube`] on f32 tensors, and keep burn's own convolutions and pooling. Without the `fusion`
+/// feature this is the backend wgpu devices run; with it, fusion wraps it.
+impl DartsKernels for CubeBackend {
     fn dk_batch_norm(
         x: CubeTensor,
         gamma: CubeTensor,

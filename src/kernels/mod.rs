@@ -3,7 +3,8 @@
 //!
 //! On the flex CPU backend, convolutions, pooling and BatchNorm run the kernels of [`cpu`]
 //! (with their own backward passes); on wgpu, BatchNorm and the linear combinations of
-//! optimiser steps run the CubeCL kernels of `cube`; everything else is burn's own operations.
+//! optimiser steps run the CubeCL kernels of `cube`; everything else is burn's own operations
+//! (fused by burn where the `fusion` feature is on).
 
 pub mod cpu;
 mod cube;
