@@ -47,7 +47,7 @@ def main():
             f"{r.get('weight_host_reads', 0):.1f}",
         ]))
     if not theirs:
-        print("(no PyTorch rows: see the message above)")
+        print("(no PyTorch rows: none were asked for, or see the message above)")
 
 
 if __name__ == "__main__":
