@@ -25,6 +25,7 @@ pub mod experiment;
 pub mod fuzz;
 pub mod genotype;
 pub mod inspect;
+pub mod interop;
 pub mod job;
 pub mod kernels;
 pub mod lookup;

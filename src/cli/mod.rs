@@ -6,6 +6,7 @@ mod bench;
 mod data;
 mod demo;
 mod experiment;
+mod import;
 mod inspect;
 mod search;
 mod select;
@@ -127,6 +128,10 @@ pub enum Command {
     /// device. --screenshot renders offscreen at a fixed size and writes a PNG.
     #[command(verbatim_doc_comment)]
     Studio(studio::StudioArgs),
+    /// Bring a network trained elsewhere in as a run directory (the official PyTorch code's
+    /// supernet checkpoints).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 /// Runs a parsed command line.
@@ -144,5 +149,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Experiment(cmd) => experiment::run(&cmd),
         Command::Data(cmd) => data::run(&cmd),
         Command::Studio(args) => studio::run(&args),
+        Command::Import(cmd) => import::run(&cmd),
     }
 }

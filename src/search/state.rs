@@ -70,6 +70,20 @@ fn supernet_config(cfg: &SearchConfig, input: InputShape) -> SupernetConfig {
     }
 }
 
+/// The checkpoint loop state of a supernet brought in from elsewhere (`import pytorch`):
+/// `epoch` epochs done, Adam's step counts as the file gave them, nothing decided.
+pub fn imported_loop_state(
+    cfg: &SearchConfig,
+    epoch: usize,
+    adam_steps: std::collections::BTreeMap<String, u64>,
+) -> serde_json::Value {
+    let space = cfg.space.space();
+    let mut state = LoopState::fresh(cfg, space.num_edges(), space.cell_types().len());
+    state.epoch = epoch;
+    state.adam = OptimState { steps: adam_steps };
+    serde_json::to_value(&state).expect("the loop state serialises")
+}
+
 /// Builds the freshly initialised supernet of a config (seeded).
 pub fn init_supernet(cfg: &SearchConfig, input: InputShape, device: &Device) -> Supernet {
     let train_device = device.clone().autodiff();

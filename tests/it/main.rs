@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod experiment;
 mod fuzz;
+mod interop;
 mod layering;
 mod networks;
 mod pt;

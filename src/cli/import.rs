@@ -1,0 +1,111 @@
+//! `darts-pt import`: bring networks trained elsewhere into a run directory.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use crate::config::DataConfig;
+use crate::interop::import::{ImportRequest, import_pytorch};
+use crate::space::SpaceId;
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// A supernet checkpoint of the paper's official PyTorch code (ruocwang/darts-pt).
+    ///
+    /// Reads the file `torch.save` wrote in the official training scripts (a dict with epoch,
+    /// state_dict, alpha, optimizer, arch_optimizer, scheduler), or a bare state_dict, with
+    /// burn's PyTorch reader; finds C, the number of cells, the image channels and the classes
+    /// from the tensors' shapes, checks every tensor against the official network of that shape,
+    /// and writes a run directory that select, studio, eval and `search --resume` take like a
+    /// run made here. config.toml says which settings came from the file.
+    ///
+    /// Examples:
+    ///   darts-pt import pytorch search-exp/.../checkpoint_50.pth.tar --space s2 \
+    ///       --data ~/data/cifar-10-batches-py --out runs/s2-official
+    ///   darts-pt import pytorch weights.pt --alpha alpha.pt --space nb201 --data ~/cifar --out runs/nb
+    ///   darts-pt select --run runs/s2-official --method pt
+    #[command(verbatim_doc_comment)]
+    Pytorch(PytorchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PytorchArgs {
+    /// The checkpoint file (.pth.tar, .pt, .pth; any torch.save format).
+    pub checkpoint: PathBuf,
+    /// The search space the supernet was built for: nb201, darts (7 ops, the official s5),
+    /// darts8, s1, s2, s3, s4.
+    #[arg(long)]
+    pub space: SpaceId,
+    /// α saved in a file of its own (torch.save(model.arch_parameters(), ...)). Without it, α
+    /// comes from the checkpoint's 'alpha', or is uniform when it has none (fixed-α PT).
+    #[arg(long)]
+    pub alpha: Option<PathBuf>,
+    /// The run directory to create.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The dataset the supernet was trained on (its channels and classes must match the
+    /// network's); the bundled Fashion-MNIST subset when absent.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Force the dataset format: cifar10, cifar100, fashion-mnist, mnist, folder.
+    #[arg(long)]
+    pub dataset: Option<String>,
+}
+
+pub fn run(cmd: &ImportCommand) -> Result<()> {
+    let ImportCommand::Pytorch(args) = cmd;
+    let req = ImportRequest {
+        file: args.checkpoint.clone(),
+        alpha_file: args.alpha.clone(),
+        space: args.space,
+        out: args.out.clone(),
+        data: DataConfig {
+            path: args.data.clone(),
+            dataset: args.dataset.clone(),
+            train_images: None,
+        },
+    };
+    let done = import_pytorch(&req)?;
+    let c = &done.config;
+    println!(
+        "imported {} tensors: space {} C={} {}={}, {}x{} images into {} classes, epoch {}/{}",
+        done.tensors,
+        c.space,
+        c.channels,
+        if c.space.family() == crate::space::Family::Nb201 {
+            "N"
+        } else {
+            "L"
+        },
+        c.layers,
+        done.input.channels,
+        done.input.size,
+        done.input.classes,
+        done.epoch,
+        c.epochs
+    );
+    let yes_no = |b: bool| {
+        if b {
+            "from the file"
+        } else {
+            "not in the file"
+        }
+    };
+    println!(
+        "alpha: {}; weight momentum: {}; alpha optimiser state: {}",
+        if done.alpha_from_file {
+            "from the file"
+        } else {
+            "uniform (none in the file)"
+        },
+        yes_no(done.weight_momentum),
+        yes_no(done.alpha_moments)
+    );
+    println!("run directory: {}", args.out.display());
+    println!(
+        "next: darts-pt select --run {0} --method pt   (or magnitude; studio {0}; eval --run {0})",
+        args.out.display()
+    );
+    Ok(())
+}

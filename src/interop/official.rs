@@ -1,0 +1,241 @@
+//! Reading a checkpoint file of the official DARTS-PT code with burn's PyTorch reader.
+//!
+//! The training scripts save `{epoch, state_dict, alpha: [normal, reduce], optimizer,
+//! arch_optimizer, scheduler}` with `torch.save`; a bare `state_dict()` is accepted too, and α
+//! may come from a second file. Nothing here knows which network the tensors belong to: that
+//! is [`super::names`]'s and [`super::import`]'s business.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::store::pytorch_reader::{self as pt, PickleValue, PytorchReader};
+use burn::tensor::{DType, TensorData};
+
+/// A tensor of the file, with the dtype it had there (`num_batches_tracked` is an integer).
+#[derive(Clone, Debug)]
+pub struct FileTensor {
+    pub shape: Vec<usize>,
+    /// As f32, for floating-point tensors; `None` for integer ones.
+    pub data: Option<TensorData>,
+}
+
+/// What the official training scripts' checkpoint holds, by kind.
+#[derive(Debug, Default)]
+pub struct OfficialCheckpoint {
+    /// The network's state dict by official name (a `DataParallel` `module.` prefix removed).
+    pub state_dict: BTreeMap<String, FileTensor>,
+    /// α per cell type (normal first), when the file has it.
+    pub alpha: Vec<TensorData>,
+    /// The file α came from.
+    pub alpha_path: PathBuf,
+    /// Epochs completed, when saved.
+    pub epoch: Option<usize>,
+    /// The weight optimiser's momentum buffers, by index in its parameter list.
+    pub momentum: BTreeMap<usize, TensorData>,
+    /// The α optimiser's Adam moments (first, second) and step count, by index (cell type).
+    pub adam: BTreeMap<usize, (TensorData, TensorData, u64)>,
+    /// Numbers of the saved optimisers and scheduler (`optimizer.lr`, `scheduler.T_max`, ...).
+    pub settings: BTreeMap<String, f64>,
+}
+
+/// The names under which a separately saved α may appear, normal first.
+const ALPHA_KEYS: [&[&str]; 2] = [
+    &["alpha.0", "0", "alphas_normal", "_arch_parameters"],
+    &["alpha.1", "1", "alphas_reduce"],
+];
+
+fn open(path: &Path) -> Result<PytorchReader> {
+    if !path.is_file() {
+        bail!("{}: no such file", path.display());
+    }
+    PytorchReader::new(path).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a PyTorch checkpoint (a file written by torch.save): {e}",
+            path.display()
+        )
+    })
+}
+
+/// The tensor's values as f32, or `None` for an integer tensor.
+fn read(t: &pt::Tensor, file: &Path) -> Result<FileTensor> {
+    let dtype = match t.dtype() {
+        pt::DType::F32 => DType::F32,
+        pt::DType::F64 => DType::F64,
+        pt::DType::F16 => DType::F16,
+        pt::DType::BF16 => DType::BF16,
+        _ => {
+            return Ok(FileTensor {
+                shape: t.shape().to_vec(),
+                data: None,
+            });
+        }
+    };
+    let bytes = t
+        .read()
+        .with_context(|| format!("{}: reading tensor '{}'", file.display(), t.name))?;
+    let data = TensorData::from_bytes_vec(bytes, t.shape().to_vec(), dtype).convert::<f32>();
+    Ok(FileTensor {
+        shape: t.shape().to_vec(),
+        data: Some(data),
+    })
+}
+
+fn float(t: &pt::Tensor, file: &Path) -> Result<TensorData> {
+    read(t, file)?.data.with_context(|| {
+        format!(
+            "{}: tensor '{}' is not floating point",
+            file.display(),
+            t.name
+        )
+    })
+}
+
+/// A number of the pickle (an int, a float, or a one-element tensor).
+fn number(tensors: &BTreeMap<String, pt::Tensor>, key: &str, file: &Path) -> Option<f64> {
+    if let Some(t) = tensors.get(key) {
+        let v = read(t, file)
+            .ok()?
+            .data?
+            .convert::<f64>()
+            .try_to_vec::<f64>()
+            .ok()?;
+        return v.first().copied();
+    }
+    None
+}
+
+impl OfficialCheckpoint {
+    /// Reads `file` (and α from `alpha_file` when given, else from `file` when it has it).
+    pub fn read(file: &Path, alpha_file: Option<&Path>) -> Result<Self> {
+        let tensors: BTreeMap<String, pt::Tensor> =
+            open(file)?.into_tensors().into_iter().collect();
+        let wrapped = tensors.keys().any(|k| k.starts_with("state_dict."));
+        let mut ckpt = OfficialCheckpoint::default();
+        for (name, t) in &tensors {
+            let net_name = match wrapped {
+                true => name.strip_prefix("state_dict."),
+                false => Some(name.as_str()),
+            };
+            if let Some(n) = net_name
+                && !(ALPHA_KEYS.iter().any(|ks| ks.contains(&n)))
+            {
+                let n = n.strip_prefix("module.").unwrap_or(n);
+                ckpt.state_dict.insert(n.to_string(), read(t, file)?);
+            }
+        }
+        if ckpt.state_dict.is_empty() {
+            bail!(
+                "{}: holds no network weights (neither a 'state_dict' entry nor a state dict)",
+                file.display()
+            );
+        }
+        let alpha_source = match alpha_file {
+            Some(p) => open(p)?.into_tensors().into_iter().collect(),
+            None => tensors.clone(),
+        };
+        let alpha_path = alpha_file.unwrap_or(file).to_path_buf();
+        for keys in ALPHA_KEYS {
+            match keys.iter().find_map(|k| alpha_source.get(*k)) {
+                Some(t) => ckpt.alpha.push(float(t, &alpha_path)?),
+                None => break,
+            }
+        }
+        if alpha_file.is_some() && ckpt.alpha.is_empty() {
+            bail!(
+                "{}: holds no α (expected a list of tensors as model.arch_parameters() gives, or 'alpha')",
+                alpha_path.display()
+            );
+        }
+        ckpt.alpha_path = alpha_path;
+        ckpt.read_optimisers(&tensors, file)?;
+        ckpt.epoch = match PytorchReader::read_pickle_data(file, Some("epoch")) {
+            Ok(PickleValue::Int(e)) if e >= 0 => Some(e as usize),
+            _ => None,
+        };
+        Ok(ckpt)
+    }
+
+    /// The optimisers' states and the numbers of their settings, as far as the file has them.
+    fn read_optimisers(
+        &mut self,
+        tensors: &BTreeMap<String, pt::Tensor>,
+        file: &Path,
+    ) -> Result<()> {
+        let pickled = Pickled::read(file, &["optimizer", "arch_optimizer", "scheduler"]);
+        for (name, t) in tensors {
+            let parts: Vec<&str> = name.split('.').collect();
+            match parts.as_slice() {
+                ["optimizer", "state", k, "momentum_buffer"] => {
+                    if let Ok(k) = k.parse() {
+                        self.momentum.insert(k, float(t, file)?);
+                    }
+                }
+                ["arch_optimizer", "state", k, "exp_avg"] => {
+                    let Ok(k) = k.parse::<usize>() else { continue };
+                    let prefix = format!("arch_optimizer.state.{k}");
+                    let Some(v) = tensors.get(&format!("{prefix}.exp_avg_sq")) else {
+                        continue;
+                    };
+                    // torch 1.12 and later keep Adam's step as a tensor, earlier ones as a number.
+                    let step = number(tensors, &format!("{prefix}.step"), file)
+                        .or_else(|| pickled.number(&format!("{prefix}.step")))
+                        .unwrap_or(0.0);
+                    self.adam
+                        .insert(k, (float(t, file)?, float(v, file)?, step as u64));
+                }
+                _ => {}
+            }
+        }
+        for key in [
+            "optimizer.param_groups.0.lr",
+            "optimizer.param_groups.0.momentum",
+            "optimizer.param_groups.0.weight_decay",
+            "arch_optimizer.param_groups.0.lr",
+            "arch_optimizer.param_groups.0.weight_decay",
+            "scheduler.T_max",
+            "scheduler.eta_min",
+            "scheduler.base_lrs.0",
+        ] {
+            if let Some(v) = pickled.number(key) {
+                self.settings.insert(key.to_string(), v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The non-tensor values under some top-level keys of a file's pickle.
+struct Pickled(BTreeMap<String, PickleValue>);
+
+impl Pickled {
+    /// Reads each of `keys` that the file holds as a dictionary.
+    fn read(file: &Path, keys: &[&str]) -> Self {
+        let values = keys
+            .iter()
+            .filter_map(|k| {
+                let v = PytorchReader::read_pickle_data(file, Some(k)).ok()?;
+                Some((k.to_string(), v))
+            })
+            .collect();
+        Pickled(values)
+    }
+
+    /// The number at a dotted path (dictionary keys and list indices).
+    fn number(&self, dotted: &str) -> Option<f64> {
+        let mut parts = dotted.split('.');
+        let mut v = self.0.get(parts.next()?)?;
+        for p in parts {
+            v = match v {
+                PickleValue::Dict(d) => d.get(p)?,
+                PickleValue::List(l) => l.get(p.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        match v {
+            PickleValue::Int(i) => Some(*i as f64),
+            PickleValue::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+}
