@@ -107,9 +107,16 @@ pub enum Command {
     /// exactly where the run stopped. Prints the final and the best test accuracy.
     #[command(verbatim_doc_comment)]
     Train(train::TrainArgs),
-    /// Re-evaluate the checkpoint of a training run on the test set.
+    /// Re-evaluate the checkpoint of a training run on the test set, or a search run's
+    /// supernet.
     ///
-    /// Example: darts-pt eval --run runs/nb201-pt
+    /// Examples:
+    ///   darts-pt eval --run runs/nb201-pt
+    ///   darts-pt eval --run runs/s2-official --split heldout --bn batch --json
+    ///   darts-pt eval --run runs/s2-official --selection pt
+    ///
+    /// A supernet is evaluated with softmax(alpha), or with a selection's discretisation
+    /// (--selection LABEL), on the images in file order without augmentation.
     #[command(verbatim_doc_comment)]
     Eval(train::EvalArgs),
     /// Run one of the paper's experiments end to end and write a report.

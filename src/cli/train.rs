@@ -8,9 +8,11 @@ use clap::Args;
 
 use super::args::{DeviceArgs, INTERRUPTED, RunArgs, ctrl_c_control, parse};
 use crate::config::{Preset, TrainConfig};
+use crate::device::SelectedDevice;
 use crate::job::End;
 use crate::progress::Progress;
 use crate::run::RunReader;
+use crate::search::supernet_eval::{BnStats, Split, SupernetEval, eval_supernet, is_search_run};
 use crate::space::SpaceId;
 use crate::train::source::resolve_genotype;
 use crate::train::{TrainStart, eval_run, network, run_train};
@@ -51,12 +53,27 @@ pub struct TrainArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The training run directory.
+    /// The run directory: a training run, or a search run (its supernet).
     #[arg(long)]
     pub run: PathBuf,
     /// Evaluate on the test split of this dataset instead of the run's own.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Search runs: the images, the test split or the held-out half of the search's training
+    /// images.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: Split,
+    /// Search runs: BatchNorm on each batch's statistics (how PT scores) or on the running
+    /// statistics.
+    #[arg(long, value_enum, default_value = "running")]
+    pub bn: BnStats,
+    /// Search runs: evaluate a selection's discretisation (its label, e.g. pt or magnitude;
+    /// PT's tuned supernet when the selection has one) instead of softmax(alpha).
+    #[arg(long)]
+    pub selection: Option<String>,
+    /// Search runs: images per batch (with --bn batch, the statistics' batch).
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -133,6 +150,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 /// `darts-pt eval`.
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let device = args.device.select()?;
+    if is_search_run(&args.run) {
+        return eval_supernet_run(args, &device);
+    }
     let r = eval_run(&args.run, args.data.as_deref(), &device)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -153,5 +173,48 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             r.dataset
         );
     }
+    Ok(())
+}
+
+/// `eval` on a search run: its supernet.
+fn eval_supernet_run(args: &EvalArgs, device: &SelectedDevice) -> Result<()> {
+    let r = eval_supernet(
+        &SupernetEval {
+            run: args.run.clone(),
+            split: args.split,
+            bn: args.bn,
+            selection: args.selection.clone(),
+            data: args.data.clone(),
+            batch_size: args.batch_size.max(1),
+        },
+        device,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{} ({} supernet, checkpoint after epoch {})",
+        r.run, r.space, r.epoch
+    );
+    match &r.genotype {
+        Some(g) => println!("weights: selection '{}', {g}", r.weights),
+        None => println!("weights: softmax(alpha)"),
+    }
+    let bn = match r.bn {
+        BnStats::Batch => "batch statistics",
+        BnStats::Running => "running statistics",
+    };
+    let split = match r.split {
+        Split::Test => "test split",
+        Split::Heldout => "held-out half",
+    };
+    println!(
+        "accuracy {:.2}%, loss {:.4} on {} images ({split} of {}), BatchNorm on {bn}",
+        100.0 * r.accuracy,
+        r.loss,
+        r.images,
+        r.dataset
+    );
     Ok(())
 }

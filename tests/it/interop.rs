@@ -307,3 +307,81 @@ fn wrong_files_are_refused_clearly_and_leave_nothing() {
     assert!(ok, "{err}");
     assert!(out.join("checkpoint.safetensors").exists());
 }
+
+/// Runs `darts-pt ARGS` and returns stdout, asserting success.
+fn cli_ok(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_darts-pt"))
+        .args(args)
+        .output()
+        .expect("the darts-pt binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "darts-pt {args:?} failed:\n{err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An imported supernet continues its search (`search --resume`, the cosine schedule where the
+/// file left it), and `eval` on the held-out half with running statistics reports what the
+/// search measured there at its last epoch.
+#[test]
+fn an_imported_run_resumes_and_eval_reads_its_supernet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = import("nb201", SpaceId::Nb201, tmp.path());
+    let r = run.to_str().unwrap();
+    cli_ok(&["search", "--resume", r, "--device", "cpu"]);
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The file's epoch was 3 of T_max = 50: the first resumed epoch is the fourth (index 3).
+    assert_eq!(lines[0]["epoch"], 3, "{}", lines[0]);
+    let cosine = 0.001 + 0.5 * (0.025 - 0.001) * (1.0 + (std::f64::consts::PI * 3.0 / 50.0).cos());
+    assert!(
+        (lines[0]["lr"].as_f64().unwrap() - cosine).abs() < 1e-9,
+        "{}",
+        lines[0]
+    );
+    let last = lines.last().unwrap();
+    assert_eq!(last["epoch"], 49);
+    let json = cli_ok(&[
+        "eval",
+        "--run",
+        r,
+        "--split",
+        "heldout",
+        "--bn",
+        "running",
+        "--batch-size",
+        "256",
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["epoch"], 50);
+    assert_eq!(report["images"], 40);
+    for (ours, theirs) in [("loss", "valid_loss"), ("accuracy", "valid_acc")] {
+        let (a, b) = (
+            report[ours].as_f64().unwrap(),
+            last[theirs].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-5, "{ours}: eval {a}, search {b}");
+    }
+    // Batch statistics give another number on the same images.
+    let json = cli_ok(&[
+        "eval",
+        "--run",
+        r,
+        "--split",
+        "heldout",
+        "--bn",
+        "batch",
+        "--batch-size",
+        "256",
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    let batch: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_ne!(batch["loss"], report["loss"]);
+}
