@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::config::DataConfig;
+use crate::interop::export::{ExportRequest, export_run};
 use crate::interop::import::{ImportRequest, import_pytorch};
 use crate::space::SpaceId;
 
@@ -107,5 +108,34 @@ pub fn run(cmd: &ImportCommand) -> Result<()> {
         "next: darts-pt select --run {0} --method pt   (or magnitude; studio {0}; eval --run {0})",
         args.out.display()
     );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The search run whose supernet to export (an imported one, or one made here).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The directory to write supernet.safetensors, alpha.safetensors and genotype.txt into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Export a selection instead (its label: pt, magnitude, ...): PT's tuned supernet when it
+    /// has one, and the selection's genotype.
+    #[arg(long)]
+    pub selection: Option<String>,
+}
+
+pub fn export(args: &ExportArgs) -> Result<()> {
+    let done = export_run(&ExportRequest {
+        run: args.run.clone(),
+        out: args.out.clone(),
+        selection: args.selection.clone(),
+    })?;
+    println!("exported {} tensors with the official names:", done.tensors);
+    for f in &done.files {
+        println!("  {}", f.display());
+    }
+    println!("genotype: {}", done.genotype);
+    println!("load in PyTorch: see the README, \"From and to the official PyTorch code\"");
     Ok(())
 }

@@ -139,6 +139,14 @@ pub enum Command {
     /// supernet checkpoints).
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Write a search run's supernet for the official PyTorch code: safetensors with the
+    /// official state_dict names (load_state_dict(strict=True) takes it), α and the genotype.
+    ///
+    /// Examples:
+    ///   darts-pt export --run runs/s2-official --out export/s2
+    ///   darts-pt export --run runs/nb201 --selection pt --out export/nb201-pt
+    #[command(verbatim_doc_comment)]
+    Export(import::ExportArgs),
 }
 
 /// Runs a parsed command line.
@@ -157,5 +165,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data::run(&cmd),
         Command::Studio(args) => studio::run(&args),
         Command::Import(cmd) => import::run(&cmd),
+        Command::Export(args) => import::export(&args),
     }
 }

@@ -487,7 +487,8 @@ fn write_run(
     result
 }
 
-fn softmax(row: &[f32]) -> Vec<f32> {
+/// softmax of one row of α.
+pub(crate) fn softmax(row: &[f32]) -> Vec<f32> {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let e: Vec<f32> = row.iter().map(|x| (x - max).exp()).collect();
     let sum: f32 = e.iter().sum();

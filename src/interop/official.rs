@@ -81,35 +81,67 @@ fn read(t: &pt::Tensor, file: &Path) -> Result<FileTensor> {
     })
 }
 
-fn float(t: &pt::Tensor, file: &Path) -> Result<TensorData> {
-    read(t, file)?.data.with_context(|| {
-        format!(
-            "{}: tensor '{}' is not floating point",
-            file.display(),
-            t.name
-        )
-    })
+/// Every tensor of a torch.save file, or of a safetensors file (a state dict saved with
+/// `safetensors.torch.save_file`, or `darts-pt export`'s), by name.
+/// The second value says whether the file is a torch.save one (which may hold more than tensors).
+fn load_tensors(path: &Path) -> Result<(BTreeMap<String, FileTensor>, bool)> {
+    if let Some(tensors) = load_safetensors(path)? {
+        return Ok((tensors, false));
+    }
+    let reader = open(path)?;
+    let tensors = reader
+        .tensors()
+        .iter()
+        .map(|(name, t)| Ok((name.clone(), read(t, path)?)))
+        .collect::<Result<_>>()?;
+    Ok((tensors, true))
 }
 
-/// A number of the pickle (an int, a float, or a one-element tensor).
-fn number(tensors: &BTreeMap<String, pt::Tensor>, key: &str, file: &Path) -> Option<f64> {
-    if let Some(t) = tensors.get(key) {
-        let v = read(t, file)
-            .ok()?
-            .data?
-            .convert::<f64>()
-            .try_to_vec::<f64>()
-            .ok()?;
-        return v.first().copied();
+/// The tensors of a safetensors file, or `None` when `path` is not one.
+fn load_safetensors(path: &Path) -> Result<Option<BTreeMap<String, FileTensor>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let Ok(st) = safetensors::SafeTensors::deserialize(&bytes) else {
+        return Ok(None);
+    };
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let dtype = match view.dtype() {
+            safetensors::Dtype::F32 => Some(DType::F32),
+            safetensors::Dtype::F64 => Some(DType::F64),
+            safetensors::Dtype::F16 => Some(DType::F16),
+            safetensors::Dtype::BF16 => Some(DType::BF16),
+            _ => None,
+        };
+        let shape = view.shape().to_vec();
+        let data = dtype.map(|d| {
+            TensorData::from_bytes_vec(view.data().to_vec(), shape.clone(), d).convert::<f32>()
+        });
+        out.insert(name, FileTensor { shape, data });
     }
-    None
+    Ok(Some(out))
+}
+
+fn float(tensors: &BTreeMap<String, FileTensor>, key: &str, file: &Path) -> Result<TensorData> {
+    tensors[key]
+        .data
+        .clone()
+        .with_context(|| format!("{}: tensor '{key}' is not floating point", file.display()))
+}
+
+/// A one-element tensor's value.
+fn number(tensors: &BTreeMap<String, FileTensor>, key: &str) -> Option<f64> {
+    let data = tensors.get(key)?.data.clone()?;
+    data.convert::<f64>()
+        .try_to_vec::<f64>()
+        .ok()?
+        .first()
+        .copied()
 }
 
 impl OfficialCheckpoint {
     /// Reads `file` (and α from `alpha_file` when given, else from `file` when it has it).
     pub fn read(file: &Path, alpha_file: Option<&Path>) -> Result<Self> {
-        let tensors: BTreeMap<String, pt::Tensor> =
-            open(file)?.into_tensors().into_iter().collect();
+        let (tensors, torch_file) = load_tensors(file)?;
         let wrapped = tensors.keys().any(|k| k.starts_with("state_dict."));
         let mut ckpt = OfficialCheckpoint::default();
         for (name, t) in &tensors {
@@ -121,7 +153,7 @@ impl OfficialCheckpoint {
                 && !(ALPHA_KEYS.iter().any(|ks| ks.contains(&n)))
             {
                 let n = n.strip_prefix("module.").unwrap_or(n);
-                ckpt.state_dict.insert(n.to_string(), read(t, file)?);
+                ckpt.state_dict.insert(n.to_string(), t.clone());
             }
         }
         if ckpt.state_dict.is_empty() {
@@ -130,14 +162,14 @@ impl OfficialCheckpoint {
                 file.display()
             );
         }
+        let alpha_path = alpha_file.unwrap_or(file).to_path_buf();
         let alpha_source = match alpha_file {
-            Some(p) => open(p)?.into_tensors().into_iter().collect(),
+            Some(p) => load_tensors(p)?.0,
             None => tensors.clone(),
         };
-        let alpha_path = alpha_file.unwrap_or(file).to_path_buf();
         for keys in ALPHA_KEYS {
-            match keys.iter().find_map(|k| alpha_source.get(*k)) {
-                Some(t) => ckpt.alpha.push(float(t, &alpha_path)?),
+            match keys.iter().find(|k| alpha_source.contains_key(**k)) {
+                Some(k) => ckpt.alpha.push(float(&alpha_source, k, &alpha_path)?),
                 None => break,
             }
         }
@@ -148,41 +180,45 @@ impl OfficialCheckpoint {
             );
         }
         ckpt.alpha_path = alpha_path;
-        ckpt.read_optimisers(&tensors, file)?;
-        ckpt.epoch = match PytorchReader::read_pickle_data(file, Some("epoch")) {
-            Ok(PickleValue::Int(e)) if e >= 0 => Some(e as usize),
-            _ => None,
-        };
+        if torch_file {
+            ckpt.read_optimisers(&tensors, file)?;
+            ckpt.epoch = match PytorchReader::read_pickle_data(file, Some("epoch")) {
+                Ok(PickleValue::Int(e)) if e >= 0 => Some(e as usize),
+                _ => None,
+            };
+        }
         Ok(ckpt)
     }
 
     /// The optimisers' states and the numbers of their settings, as far as the file has them.
     fn read_optimisers(
         &mut self,
-        tensors: &BTreeMap<String, pt::Tensor>,
+        tensors: &BTreeMap<String, FileTensor>,
         file: &Path,
     ) -> Result<()> {
         let pickled = Pickled::read(file, &["optimizer", "arch_optimizer", "scheduler"]);
-        for (name, t) in tensors {
+        for name in tensors.keys() {
             let parts: Vec<&str> = name.split('.').collect();
             match parts.as_slice() {
                 ["optimizer", "state", k, "momentum_buffer"] => {
                     if let Ok(k) = k.parse() {
-                        self.momentum.insert(k, float(t, file)?);
+                        self.momentum.insert(k, float(tensors, name, file)?);
                     }
                 }
                 ["arch_optimizer", "state", k, "exp_avg"] => {
                     let Ok(k) = k.parse::<usize>() else { continue };
                     let prefix = format!("arch_optimizer.state.{k}");
-                    let Some(v) = tensors.get(&format!("{prefix}.exp_avg_sq")) else {
+                    let sq = format!("{prefix}.exp_avg_sq");
+                    if !tensors.contains_key(&sq) {
                         continue;
-                    };
+                    }
                     // torch 1.12 and later keep Adam's step as a tensor, earlier ones as a number.
-                    let step = number(tensors, &format!("{prefix}.step"), file)
+                    let step = number(tensors, &format!("{prefix}.step"))
                         .or_else(|| pickled.number(&format!("{prefix}.step")))
                         .unwrap_or(0.0);
+                    let m = float(tensors, name, file)?;
                     self.adam
-                        .insert(k, (float(t, file)?, float(v, file)?, step as u64));
+                        .insert(k, (m, float(tensors, &sq, file)?, step as u64));
                 }
                 _ => {}
             }

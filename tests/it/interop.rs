@@ -385,3 +385,67 @@ fn an_imported_run_resumes_and_eval_reads_its_supernet() {
     let batch: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_ne!(batch["loss"], report["loss"]);
 }
+
+/// Export then re-import is the identity, and the export holds exactly the official state
+/// dict's names and shapes (the file the official training script saved is the reference;
+/// `export_check.json` records the official classes loading it with strict=True).
+#[test]
+fn export_then_reimport_is_the_identity() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, space) in FIXTURES {
+        let run = import(name, space, tmp.path());
+        let out = tmp.path().join(format!("{name}-export"));
+        let r = run.to_str().unwrap();
+        cli_ok(&["export", "--run", r, "--out", out.to_str().unwrap()]);
+        let official = PytorchReader::new(fixture(&format!("{name}.pth.tar"))).unwrap();
+        let want: BTreeMap<String, Vec<usize>> = official
+            .tensors()
+            .iter()
+            .filter_map(|(k, t)| {
+                Some((
+                    k.strip_prefix("state_dict.")?.to_string(),
+                    t.shape().to_vec(),
+                ))
+            })
+            .collect();
+        let bytes = std::fs::read(out.join("supernet.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let got: BTreeMap<String, Vec<usize>> = st
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| (k, v.shape().to_vec()))
+            .collect();
+        assert_eq!(got, want, "{name}");
+
+        let again = import_pytorch(&ImportRequest {
+            file: out.join("supernet.safetensors"),
+            alpha_file: Some(out.join("alpha.safetensors")),
+            space,
+            out: tmp.path().join(format!("{name}-again")),
+            data: DataConfig {
+                path: Some(tmp.path().join("cifar")),
+                ..DataConfig::default()
+            },
+        });
+        again.expect("the export imports");
+        let a = Checkpoint::load(&run.join("checkpoint.safetensors"))
+            .unwrap()
+            .section("model");
+        let b = Checkpoint::load(
+            &tmp.path()
+                .join(format!("{name}-again/checkpoint.safetensors")),
+        )
+        .unwrap()
+        .section("model");
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "{name}"
+        );
+        for (k, v) in &a {
+            assert_eq!(v.as_bytes(), b[k].as_bytes(), "{name}: {k}");
+        }
+        let genotype = std::fs::read_to_string(out.join("genotype.txt")).unwrap();
+        assert_eq!(genotype.trim(), expected_json(name)["genotype"], "{name}");
+    }
+}
