@@ -113,10 +113,12 @@ pub fn run(cmd: &ImportCommand) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The search run whose supernet to export (an imported one, or one made here).
+    /// The run to export: a search run (its supernet; an imported one or one made here) or a
+    /// training run (its network, as the official evaluation network of its genotype).
     #[arg(long)]
     pub run: PathBuf,
-    /// The directory to write supernet.safetensors, alpha.safetensors and genotype.txt into.
+    /// The directory to write into: supernet.safetensors and alpha.safetensors (search runs) or
+    /// network.safetensors (training runs), genotype.txt, export.json.
     #[arg(long)]
     pub out: PathBuf,
     /// Export a selection instead (its label: pt, magnitude, ...): PT's tuned supernet when it
@@ -131,7 +133,19 @@ pub fn export(args: &ExportArgs) -> Result<()> {
         out: args.out.clone(),
         selection: args.selection.clone(),
     })?;
-    println!("exported {} tensors with the official names:", done.tensors);
+    println!(
+        "exported {} tensors with the official names of {} (C={}, layers {}, {} classes{}):",
+        done.tensors,
+        done.class,
+        done.channels,
+        done.layers,
+        done.classes,
+        if done.auxiliary {
+            ", auxiliary head"
+        } else {
+            ""
+        }
+    );
     for f in &done.files {
         println!("  {}", f.display());
     }

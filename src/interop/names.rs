@@ -7,6 +7,7 @@
 //! among the `param` entries is its index in the official optimiser's state), each with the
 //! path of the same tensor in a [`Supernet`](crate::nn::supernet::Supernet) of this crate.
 
+use crate::genotype::{DartsGenotype, Genotype, Nb201Genotype};
 use crate::nn::darts_search::reduction_layers;
 use crate::nn::supernet::SupernetConfig;
 use crate::space::{CellType, Family, OpKind, SearchSpace, darts_edges, nb201_edges};
@@ -30,13 +31,20 @@ pub const ALPHA_NAMES: [&str; 2] = ["alpha.0", "alpha.1"];
 /// This crate's paths of α, per cell type (normal first).
 pub const ALPHA_PATHS: [&str; 2] = ["alphas.normal", "alphas.reduce"];
 
-/// Collects entries under a pair of prefixes.
+/// Collects entries, this crate's paths under a root.
 struct Layout {
     ours_root: &'static str,
     entries: Vec<Entry>,
 }
 
 impl Layout {
+    fn new(ours_root: &'static str) -> Self {
+        Layout {
+            ours_root,
+            entries: Vec::new(),
+        }
+    }
+
     fn push(&mut self, official: String, ours: Option<String>, param: bool, transpose: bool) {
         self.entries.push(Entry {
             official,
@@ -106,15 +114,15 @@ impl Layout {
     }
 
     /// `FactorizedReduce`: `conv_1`, `conv_2`, `bn`.
-    fn factorized_reduce(&mut self, ours: &str, official: &str) {
+    fn factorized_reduce(&mut self, ours: &str, official: &str, affine: bool) {
         self.conv(&format!("{ours}.conv_a"), &format!("{official}.conv_1"));
         self.conv(&format!("{ours}.conv_b"), &format!("{official}.conv_2"));
-        self.bn(&format!("{ours}.bn"), &format!("{official}.bn"), false);
+        self.bn(&format!("{ours}.bn"), &format!("{official}.bn"), affine);
     }
 
     /// A depthwise-separable block (`DilConv`, or half of `SepConv`) whose layers sit at
     /// `op.{at}`, `op.{at+1}` and `op.{at+2}` of the official `nn.Sequential`.
-    fn depthwise(&mut self, ours: &str, official: &str, at: usize) {
+    fn depthwise(&mut self, ours: &str, official: &str, at: usize, affine: bool) {
         self.conv(&format!("{ours}.depthwise"), &format!("{official}.op.{at}"));
         self.conv(
             &format!("{ours}.pointwise"),
@@ -123,36 +131,83 @@ impl Layout {
         self.bn(
             &format!("{ours}.bn"),
             &format!("{official}.op.{}", at + 2),
-            false,
+            affine,
         );
     }
 
-    /// One candidate operation of a search cell (affine-free BatchNorms).
-    fn op(&mut self, kind: OpKind, stride: usize, family: Family, ours: &str, official: &str) {
+    /// One operation: of a search cell (`search`: affine-free BatchNorms, DARTS pooling followed
+    /// by a BatchNorm) or of a discrete network (affine BatchNorms).
+    fn op(&mut self, kind: OpKind, stride: usize, search: bool, family: Family, at: (&str, &str)) {
+        let (ours, official) = at;
+        let affine = !search;
         match kind {
             OpKind::None | OpKind::Noise => {}
             // DARTS search cells follow pooling with a BatchNorm (`nn.Sequential(pool, bn)`).
-            OpKind::MaxPool3x3 | OpKind::AvgPool3x3 if family == Family::Darts => self.bn(
-                &format!("{ours}.PoolBn.bn"),
-                &format!("{official}.1"),
-                false,
-            ),
+            OpKind::MaxPool3x3 | OpKind::AvgPool3x3 if search && family == Family::Darts => self
+                .bn(
+                    &format!("{ours}.PoolBn.bn"),
+                    &format!("{official}.1"),
+                    false,
+                ),
             OpKind::MaxPool3x3 | OpKind::AvgPool3x3 => {}
             OpKind::SkipConnect if stride == 1 => {}
             OpKind::SkipConnect => {
-                self.factorized_reduce(&format!("{ours}.FactorizedReduce"), official)
+                self.factorized_reduce(&format!("{ours}.FactorizedReduce"), official, affine)
             }
             OpKind::SepConv3x3 | OpKind::SepConv5x5 => {
-                self.depthwise(&format!("{ours}.SepConv.first"), official, 1);
-                self.depthwise(&format!("{ours}.SepConv.second"), official, 5);
+                self.depthwise(&format!("{ours}.SepConv.first"), official, 1, affine);
+                self.depthwise(&format!("{ours}.SepConv.second"), official, 5, affine);
             }
             OpKind::DilConv3x3 | OpKind::DilConv5x5 => {
-                self.depthwise(&format!("{ours}.DilConv"), official, 1)
+                self.depthwise(&format!("{ours}.DilConv"), official, 1, affine)
             }
             OpKind::NorConv1x1 | OpKind::NorConv3x3 => {
-                self.relu_conv_bn(&format!("{ours}.ReluConvBn"), official, false)
+                self.relu_conv_bn(&format!("{ours}.ReluConvBn"), official, affine)
             }
         }
+    }
+
+    /// The two input preprocessings of DARTS-family cell `i` (`preprocess0` halves its input
+    /// after a reduction cell).
+    fn darts_preprocess(&mut self, i: usize, reduction_prev: bool, affine: bool) {
+        let cell = format!("cells.{i}");
+        if reduction_prev {
+            self.factorized_reduce(
+                &format!("{cell}.pre0.Reduce"),
+                &format!("{cell}.preprocess0"),
+                affine,
+            );
+        } else {
+            self.relu_conv_bn(
+                &format!("{cell}.pre0.Conv"),
+                &format!("{cell}.preprocess0"),
+                affine,
+            );
+        }
+        self.relu_conv_bn(
+            &format!("{cell}.pre1"),
+            &format!("{cell}.preprocess1"),
+            affine,
+        );
+    }
+
+    /// NAS-Bench-201's residual block between stages, layer `i` (`ResNetBasicblock`).
+    fn nb201_res_block(&mut self, i: usize) {
+        let (ours, official) = (format!("layers.{i}.Res"), format!("cells.{i}"));
+        self.relu_conv_bn(
+            &format!("{ours}.conv_a"),
+            &format!("{official}.conv_a"),
+            true,
+        );
+        self.relu_conv_bn(
+            &format!("{ours}.conv_b"),
+            &format!("{official}.conv_b"),
+            true,
+        );
+        self.conv(
+            &format!("{ours}.shortcut"),
+            &format!("{official}.downsample.1"),
+        );
     }
 }
 
@@ -160,6 +215,11 @@ impl Layout {
 pub fn nb201_edge_key(index: usize) -> String {
     let e = &nb201_edges()[index];
     format!("{}<-{}", e.to, e.from)
+}
+
+/// Whether NB201 layer `i` of `n` cells per stage is a residual block.
+fn nb201_is_res(i: usize, n: usize) -> bool {
+    i == n || i == 2 * n + 1
 }
 
 /// Every entry of the official search network's state dict for `config`, in the official order.
@@ -173,40 +233,19 @@ pub fn supernet_layout(config: &SupernetConfig) -> Vec<Entry> {
 
 /// `TinyNetwork`: stem, 3N+2 cells (residual blocks at N and 2N+1), lastact, classifier.
 fn nb201_layout(space: &SearchSpace, n: usize) -> Vec<Entry> {
-    let mut l = Layout {
-        ours_root: "net.Nb201",
-        entries: Vec::new(),
-    };
+    let mut l = Layout::new("net.Nb201");
     l.conv("ends.stem", "stem.0");
     l.bn("ends.stem_bn", "stem.1", true);
     for i in 0..3 * n + 2 {
-        let (ours, official) = (format!("layers.{i}"), format!("cells.{i}"));
-        if i == n || i == 2 * n + 1 {
-            l.relu_conv_bn(
-                &format!("{ours}.Res.conv_a"),
-                &format!("{official}.conv_a"),
-                true,
-            );
-            l.relu_conv_bn(
-                &format!("{ours}.Res.conv_b"),
-                &format!("{official}.conv_b"),
-                true,
-            );
-            l.conv(
-                &format!("{ours}.Res.shortcut"),
-                &format!("{official}.downsample.1"),
-            );
+        if nb201_is_res(i, n) {
+            l.nb201_res_block(i);
             continue;
         }
         for edge in nb201_edges() {
             for (o, &kind) in space.ops(CellType::Normal, edge.index).iter().enumerate() {
-                l.op(
-                    kind,
-                    1,
-                    Family::Nb201,
-                    &format!("{ours}.Cell.edges.{}.ops.{o}", edge.index),
-                    &format!("{official}.edges.{}.{o}", nb201_edge_key(edge.index)),
-                );
+                let ours = format!("layers.{i}.Cell.edges.{}.ops.{o}", edge.index);
+                let official = format!("cells.{i}.edges.{}.{o}", nb201_edge_key(edge.index));
+                l.op(kind, 1, true, Family::Nb201, (&ours, &official));
             }
         }
     }
@@ -218,34 +257,13 @@ fn nb201_layout(space: &SearchSpace, n: usize) -> Vec<Entry> {
 /// `Network` (DARTS family): stem, L cells (preprocess0, preprocess1, the 14 mixed operations),
 /// classifier.
 fn darts_layout(space: &SearchSpace, layers: usize) -> Vec<Entry> {
-    let mut l = Layout {
-        ours_root: "net.Darts",
-        entries: Vec::new(),
-    };
+    let mut l = Layout::new("net.Darts");
     l.conv("stem", "stem.0");
     l.bn("stem_bn", "stem.1", true);
     let reductions = reduction_layers(layers);
     for i in 0..layers {
-        let (ours, official) = (format!("cells.{i}"), format!("cells.{i}"));
         let reduction = reductions.contains(&i);
-        let reduction_prev = i > 0 && reductions.contains(&(i - 1));
-        if reduction_prev {
-            l.factorized_reduce(
-                &format!("{ours}.pre0.Reduce"),
-                &format!("{official}.preprocess0"),
-            );
-        } else {
-            l.relu_conv_bn(
-                &format!("{ours}.pre0.Conv"),
-                &format!("{official}.preprocess0"),
-                false,
-            );
-        }
-        l.relu_conv_bn(
-            &format!("{ours}.pre1"),
-            &format!("{official}.preprocess1"),
-            false,
-        );
+        l.darts_preprocess(i, i > 0 && reductions.contains(&(i - 1)), false);
         let cell = if reduction {
             CellType::Reduce
         } else {
@@ -254,17 +272,85 @@ fn darts_layout(space: &SearchSpace, layers: usize) -> Vec<Entry> {
         for edge in darts_edges() {
             let stride = if reduction && edge.from < 2 { 2 } else { 1 };
             for (o, &kind) in space.ops(cell, edge.index).iter().enumerate() {
-                l.op(
-                    kind,
-                    stride,
-                    Family::Darts,
-                    &format!("{ours}.edges.{}.ops.{o}", edge.index),
-                    &format!("{official}._ops.{}._ops.{o}", edge.index),
-                );
+                let ours = format!("cells.{i}.edges.{}.ops.{o}", edge.index);
+                let official = format!("cells.{i}._ops.{}._ops.{o}", edge.index);
+                l.op(kind, stride, true, Family::Darts, (&ours, &official));
             }
         }
     }
     l.linear("classifier", "classifier");
+    l.entries
+}
+
+/// The shape of a discrete (retrained) network, as a training run records it.
+#[derive(Clone, Debug)]
+pub struct NetworkShape<'a> {
+    pub genotype: &'a Genotype,
+    pub channels: usize,
+    /// DARTS: cells L; NB201: cells per stage N.
+    pub layers: usize,
+    /// DARTS: whether the network has the auxiliary head.
+    pub auxiliary: bool,
+}
+
+/// Every entry of the official discrete network's state dict: `sota/cnn/model.py`'s `Network`
+/// (DARTS family, the official code's evaluation network) or NAS-Bench-201's `TinyNetwork` with
+/// `InferCell`s (the benchmark's network of an arch string). This crate's paths are those of a
+/// training run's network (`Darts.…`, `Nb201.…`).
+pub fn network_layout(shape: &NetworkShape<'_>) -> Vec<Entry> {
+    match shape.genotype {
+        Genotype::Darts(g) => darts_network_layout(g, shape),
+        Genotype::Nb201(g) => nb201_network_layout(g, shape.layers),
+    }
+}
+
+fn darts_network_layout(g: &DartsGenotype, shape: &NetworkShape<'_>) -> Vec<Entry> {
+    let mut l = Layout::new("Darts");
+    l.conv("stem", "stem.0");
+    l.bn("stem_bn", "stem.1", true);
+    let reductions = reduction_layers(shape.layers);
+    for i in 0..shape.layers {
+        let reduction = reductions.contains(&i);
+        l.darts_preprocess(i, i > 0 && reductions.contains(&(i - 1)), true);
+        let genes = if reduction { &g.reduce } else { &g.normal };
+        for (k, gene) in genes.iter().enumerate() {
+            let stride = if reduction && gene.input < 2 { 2 } else { 1 };
+            let (ours, official) = (format!("cells.{i}.ops.{k}"), format!("cells.{i}._ops.{k}"));
+            l.op(gene.op, stride, false, Family::Darts, (&ours, &official));
+        }
+    }
+    if shape.auxiliary {
+        let head = "auxiliary_head.features";
+        l.conv("aux.conv1", &format!("{head}.2"));
+        l.bn("aux.bn1", &format!("{head}.3"), true);
+        l.conv("aux.conv2", &format!("{head}.5"));
+        l.bn("aux.bn2", &format!("{head}.6"), true);
+        l.linear("aux.classifier", "auxiliary_head.classifier");
+    }
+    l.linear("classifier", "classifier");
+    l.entries
+}
+
+fn nb201_network_layout(g: &Nb201Genotype, n: usize) -> Vec<Entry> {
+    let mut l = Layout::new("Nb201");
+    l.conv("ends.stem", "stem.0");
+    l.bn("ends.stem_bn", "stem.1", true);
+    for i in 0..3 * n + 2 {
+        if nb201_is_res(i, n) {
+            l.nb201_res_block(i);
+            continue;
+        }
+        // InferCell's `layers` list the edges node by node, as this crate numbers them.
+        for (e, &kind) in g.ops.iter().enumerate() {
+            let (ours, official) = (
+                format!("layers.{i}.Cell.edges.{e}"),
+                format!("cells.{i}.layers.{e}"),
+            );
+            l.op(kind, 1, false, Family::Nb201, (&ours, &official));
+        }
+    }
+    l.bn("ends.last_bn", "lastact.0", true);
+    l.linear("ends.classifier", "classifier");
     l.entries
 }
 
@@ -305,6 +391,53 @@ mod tests {
             let official: BTreeSet<&str> = layout.iter().map(|e| e.official.as_str()).collect();
             assert_eq!(official.len(), layout.len(), "{space}: a name twice");
         }
+    }
+
+    /// The same for the discrete networks of training runs, with and without the auxiliary head.
+    #[test]
+    fn the_network_layout_covers_every_tensor_of_a_training_network_once() {
+        use crate::nn::darts_eval::DartsNetwork;
+        use crate::nn::nb201::Nb201Network;
+        use crate::train::network::TrainNetwork;
+        let device = burn::tensor::Device::flex();
+        let input = InputShape::CIFAR10;
+        let darts: Genotype = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])".parse().unwrap();
+        let nb201: Genotype = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
+            .parse()
+            .unwrap();
+        for auxiliary in [false, true] {
+            let Genotype::Darts(g) = &darts else {
+                unreachable!()
+            };
+            let net = TrainNetwork::Darts(DartsNetwork::new(g, 4, 5, auxiliary, input, &device));
+            let shape = NetworkShape {
+                genotype: &darts,
+                channels: 4,
+                layers: 5,
+                auxiliary,
+            };
+            assert_covers(&network_layout(&shape), &named_tensors(&net));
+        }
+        let Genotype::Nb201(g) = &nb201 else {
+            unreachable!()
+        };
+        let net = TrainNetwork::Nb201(Nb201Network::new(g, 4, 2, input, &device));
+        let shape = NetworkShape {
+            genotype: &nb201,
+            channels: 4,
+            layers: 2,
+            auxiliary: false,
+        };
+        assert_covers(&network_layout(&shape), &named_tensors(&net));
+    }
+
+    fn assert_covers(
+        layout: &[Entry],
+        net: &std::collections::BTreeMap<String, burn::tensor::TensorData>,
+    ) {
+        let ours: BTreeSet<&str> = layout.iter().filter_map(|e| e.ours.as_deref()).collect();
+        let expected: BTreeSet<&str> = net.keys().map(String::as_str).collect();
+        assert_eq!(ours, expected);
     }
 
     #[test]

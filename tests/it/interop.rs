@@ -449,3 +449,70 @@ fn export_then_reimport_is_the_identity() {
         assert_eq!(genotype.trim(), expected_json(name)["genotype"], "{name}");
     }
 }
+
+/// A training run's network exports with exactly the names and shapes of the official
+/// evaluation network of its genotype (`sota/cnn/model.py`'s `Network`, with its auxiliary head)
+/// and of NAS-Bench-201's network: the fixture script recorded those from the official classes
+/// (export_check.json, where they also loaded the export with strict=True and reproduced
+/// `darts-pt eval`'s test loss).
+#[test]
+fn a_trained_network_exports_with_the_official_names_and_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_cifar(&tmp.path().join("cifar"));
+    let text = std::fs::read_to_string(fixture("export_check.json")).unwrap();
+    let check: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for name in ["network-darts", "network-nb201"] {
+        let rec = &check["results"][name];
+        let export = &rec["export"];
+        let run = tmp.path().join(name);
+        let num = |k: &str| export[k].as_u64().unwrap().to_string();
+        cli_ok(&[
+            "train",
+            "--space",
+            export["space"].as_str().unwrap(),
+            "--genotype",
+            export["genotype"].as_str().unwrap(),
+            "--preset",
+            "tiny",
+            "--epochs",
+            "1",
+            "--channels",
+            &num("channels"),
+            "--layers",
+            &num("layers"),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]);
+        let out = tmp.path().join(format!("{name}-export"));
+        cli_ok(&[
+            "export",
+            "--run",
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("export.json")).unwrap())
+                .unwrap();
+        assert_eq!(info["auxiliary"], export["auxiliary"], "{name}");
+        assert_eq!(info["class"], rec["class"], "{name}");
+        let bytes = std::fs::read(out.join("network.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let got: BTreeMap<String, serde_json::Value> = st
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::json!(v.shape())))
+            .collect();
+        let want: BTreeMap<String, serde_json::Value> = rec["state_dict_shapes"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+}
