@@ -103,6 +103,12 @@ pub fn run(cmd: &ImportCommand) -> Result<()> {
         yes_no(done.weight_momentum),
         yes_no(done.alpha_moments)
     );
+    if done.projected_ops > 0 {
+        eprintln!(
+            "note: the file is a checkpoint of the official projection phase, with {} operations already decided; those decisions are not carried: select starts afresh from its tuned supernet and alpha",
+            done.projected_ops
+        );
+    }
     println!("run directory: {}", args.out.display());
     println!(
         "next: darts-pt select --run {0} --method pt   (or magnitude; studio {0}; eval --run {0})",

@@ -12,7 +12,7 @@ use crate::device::SelectedDevice;
 use crate::job::End;
 use crate::progress::Progress;
 use crate::run::RunReader;
-use crate::search::supernet_eval::{BnStats, Split, SupernetEval, eval_supernet, is_search_run};
+use crate::select::supernet_eval::{BnStats, Split, SupernetEval, eval_supernet, is_search_run};
 use crate::space::SpaceId;
 use crate::train::source::resolve_genotype;
 use crate::train::{TrainStart, eval_run, network, run_train};

@@ -45,6 +45,8 @@ pub struct Imported {
     pub weight_momentum: bool,
     pub alpha_moments: bool,
     pub tensors: usize,
+    /// Operation decisions of an official projection in progress, which are not carried.
+    pub projected_ops: usize,
 }
 
 /// The supernet shape a file's tensors describe: (channels C, layers L or N, input channels,
@@ -335,6 +337,7 @@ pub fn import_pytorch(req: &ImportRequest) -> Result<Imported> {
         weight_momentum: !ckpt.momentum.is_empty(),
         alpha_moments: !ckpt.adam.is_empty(),
         tensors: layout.len(),
+        projected_ops: ckpt.projected_ops,
     })
 }
 

@@ -37,6 +37,9 @@ pub struct OfficialCheckpoint {
     pub adam: BTreeMap<usize, (TensorData, TensorData, u64)>,
     /// Numbers of the saved optimisers and scheduler (`optimizer.lr`, `scheduler.T_max`, ...).
     pub settings: BTreeMap<String, f64>,
+    /// Operations already decided by an official projection in progress (the projection
+    /// phase's own checkpoints hold `proj_weights` and `candidate_flags`).
+    pub projected_ops: usize,
 }
 
 /// The names under which a separately saved α may appear, normal first.
@@ -180,6 +183,19 @@ impl OfficialCheckpoint {
             );
         }
         ckpt.alpha_path = alpha_path;
+        ckpt.projected_ops = ["proj_weights.normal", "proj_weights.reduce"]
+            .iter()
+            .filter_map(|k| {
+                tensors
+                    .get(*k)?
+                    .data
+                    .as_ref()?
+                    .clone()
+                    .try_to_vec::<f32>()
+                    .ok()
+            })
+            .map(|w| w.iter().filter(|&&v| v != 0.0).count())
+            .sum();
         if torch_file {
             ckpt.read_optimisers(&tensors, file)?;
             ckpt.epoch = match PytorchReader::read_pickle_data(file, Some("epoch")) {

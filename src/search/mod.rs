@@ -11,7 +11,6 @@ mod job;
 pub mod sgas;
 pub mod state;
 pub mod steps;
-pub mod supernet_eval;
 
 use std::path::PathBuf;
 

@@ -10,6 +10,7 @@ pub mod magnitude;
 pub mod perturb;
 pub mod projection;
 pub mod pt;
+pub mod supernet_eval;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::{EvalPass, PassSetup, load_search_data, restore_supernet};
+use super::projection::projection_of;
 use crate::checkpoint::Checkpoint;
 use crate::config::SearchConfig;
 use crate::data::{Dataset, DatasetKind};
@@ -17,7 +17,7 @@ use crate::genotype::Genotype;
 use crate::nn::bn::BnMode;
 use crate::nn::supernet::{CellProjection, weight_plans};
 use crate::run::{RunDir, RunReader};
-use crate::select::projection::projection_of;
+use crate::search::{EvalPass, PassSetup, load_search_data, restore_supernet};
 
 /// Which images the supernet is evaluated on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
