@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("image", image),
     ("config", config),
     ("checkpoint", checkpoint),
+    ("pytorch_checkpoint", pytorch_checkpoint),
     ("nb201_csv", nb201_csv),
     ("run_records", run_records),
 ];
@@ -160,6 +161,28 @@ pub fn checkpoint(data: &[u8]) {
     }
 }
 
+/// A PyTorch checkpoint as `import pytorch` reads it (burn's reader; torch.save's ZIP and
+/// legacy layouts, safetensors). The reader takes a path, so the bytes go through a file of
+/// this thread's own.
+pub fn pytorch_checkpoint(data: &[u8]) {
+    let path = std::env::temp_dir().join(format!(
+        "darts-pt-fuzz-{}-{:?}.pt",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    if let Ok(c) = crate::interop::official::OfficialCheckpoint::read(&path, None) {
+        for t in c.state_dict.values() {
+            if let Some(d) = &t.data {
+                assert_eq!(d.num_elements(), t.shape.iter().product::<usize>());
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// An NAS-Bench-201 results table.
 pub fn nb201_csv(data: &[u8]) {
     let Some(t) = text(data) else { return };
@@ -235,8 +258,8 @@ impl Files for MemoryFiles {
 
 /// The seed corpora: small valid inputs of every format, built with the writers the unit tests
 /// check the readers against, and the inputs of past faults (kept as regressions). `cargo test --release --lib write_fuzz_seeds -- --ignored` writes
-/// them to `fuzz/corpus/` (committed; `run_records`' seeds come from a real run, see
-/// `fuzz/README.md`).
+/// them to `fuzz/corpus/` (committed; `run_records`' seeds come from a real run and
+/// `pytorch_checkpoint`'s from torch itself, see `fuzz/README.md`).
 #[cfg(test)]
 mod seeds {
     use std::path::Path;

@@ -191,6 +191,7 @@ targets!(
     image,
     config,
     checkpoint,
+    pytorch_checkpoint,
     nb201_csv,
     run_records,
 );
