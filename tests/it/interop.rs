@@ -448,6 +448,29 @@ fn export_then_reimport_is_the_identity() {
         let genotype = std::fs::read_to_string(out.join("genotype.txt")).unwrap();
         assert_eq!(genotype.trim(), expected_json(name)["genotype"], "{name}");
     }
+    // A bare state dict without α imports with uniform α (the fixed-α case).
+    let out = tmp.path().join("nb201-export");
+    let bare = tmp.path().join("nb201-bare");
+    let r = import_pytorch(&ImportRequest {
+        file: out.join("supernet.safetensors"),
+        alpha_file: None,
+        space: SpaceId::Nb201,
+        out: bare.clone(),
+        data: DataConfig {
+            path: Some(tmp.path().join("cifar")),
+            ..DataConfig::default()
+        },
+    })
+    .unwrap();
+    assert!(!r.alpha_from_file);
+    let ckpt = Checkpoint::load(&bare.join("checkpoint.safetensors")).unwrap();
+    let alpha = ckpt.tensors["model.alphas.normal"]
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert!(
+        alpha.len() == 30 && alpha.iter().all(|&a| a == 0.0),
+        "{alpha:?}"
+    );
 }
 
 /// A training run's network exports with exactly the names and shapes of the official
