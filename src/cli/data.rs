@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::data::{Dataset, DatasetKind, download, info, preview, render_text};
+use crate::data::{Dataset, download, info, preview, render_text};
 use crate::job::batches::bench_loader;
 
 #[derive(Subcommand, Debug)]
@@ -50,12 +50,10 @@ pub struct Source {
 
 impl Source {
     fn open(&self) -> Result<Dataset> {
-        let kind = self
-            .dataset
-            .as_deref()
-            .map(str::parse::<DatasetKind>)
-            .transpose()?;
-        Ok(Dataset::open(self.path.as_deref(), kind)?)
+        Ok(Dataset::open_named(
+            self.path.as_deref(),
+            self.dataset.as_deref(),
+        )?)
     }
 }
 

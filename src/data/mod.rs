@@ -66,6 +66,11 @@ pub(crate) struct Loaded {
 }
 
 impl Dataset {
+    /// [`Self::open`] with the layout named as a user names it (`--dataset`, `data.dataset`).
+    pub fn open_named(path: Option<&Path>, kind: Option<&str>) -> Result<Dataset, DataError> {
+        Dataset::open(path, kind.map(str::parse).transpose()?)
+    }
+
     /// Opens the dataset at `path` (a dataset folder or a file inside one), detecting its layout
     /// unless `kind` says what to expect; with no path, the bundled Fashion-MNIST subset.
     pub fn open(path: Option<&Path>, kind: Option<DatasetKind>) -> Result<Dataset, DataError> {

@@ -69,16 +69,6 @@ fn f32_raw(data: &TensorData) -> Result<Raw> {
     Ok((Dtype::F32, data.shape().to_vec(), bytes))
 }
 
-/// The transpose of a 2-D tensor (burn's `[in, out]` linear weight to PyTorch's `[out, in]`).
-fn transposed(data: &TensorData) -> Result<TensorData> {
-    let [rows, cols] = [data.shape()[0], data.shape()[1]];
-    let v = data.clone().convert::<f32>().try_to_vec::<f32>()?;
-    let t = (0..rows * cols)
-        .map(|i| v[(i % rows) * cols + i / rows])
-        .collect();
-    Ok(TensorData::new(t, [cols, rows]))
-}
-
 fn write_safetensors(
     path: &Path,
     tensors: &BTreeMap<String, Raw>,
@@ -110,11 +100,7 @@ fn state_dict(
                 let data = model
                     .get(ours)
                     .with_context(|| format!("{}: no tensor '{ours}'", source.display()))?;
-                f32_raw(&if e.transpose {
-                    transposed(data)?
-                } else {
-                    data.clone()
-                })?
+                f32_raw(&e.reoriented(data))?
             }
             None => (Dtype::I64, Vec::new(), 0i64.to_le_bytes().to_vec()),
         };

@@ -198,19 +198,6 @@ fn official_shapes(config: &SupernetConfig, layout: &[Entry]) -> BTreeMap<String
         .collect()
 }
 
-/// A tensor in this crate's orientation.
-fn oriented(data: &TensorData, transpose: bool) -> TensorData {
-    if !transpose {
-        return data.clone();
-    }
-    let [rows, cols] = [data.shape()[0], data.shape()[1]];
-    let v = data.try_to_vec::<f32>().expect("f32 data");
-    let t: Vec<f32> = (0..cols * rows)
-        .map(|i| v[(i % rows) * cols + i / rows])
-        .collect();
-    TensorData::new(t, [cols, rows])
-}
-
 /// Flattened, as the optimisers of this crate keep their buffers.
 fn flat(data: TensorData) -> TensorData {
     let n = data.num_elements();
@@ -364,7 +351,7 @@ fn convert(
                 )
             })?;
         out.tensors
-            .insert(format!("model.{ours}"), oriented(data, e.transpose));
+            .insert(format!("model.{ours}"), e.reoriented(data));
     }
     let shape = [space.num_edges(), space.num_ops()];
     let fits = |a: &TensorData| a.shape().as_slice() == shape;
@@ -406,7 +393,7 @@ fn convert(
             ckpt.state_dict[&e.official].shape.clone(),
         );
         out.tensors
-            .insert(format!("sgd.{path}"), flat(oriented(&data, e.transpose)));
+            .insert(format!("sgd.{path}"), flat(e.reoriented(&data)));
     }
     let mut steps = BTreeMap::new();
     for (c, path) in ALPHA_PATHS.iter().enumerate().take(cells) {

@@ -7,6 +7,8 @@
 //! among the `param` entries is its index in the official optimiser's state), each with the
 //! path of the same tensor in a [`Supernet`](crate::nn::supernet::Supernet) of this crate.
 
+use burn::tensor::TensorData;
+
 use crate::genotype::{DartsGenotype, Genotype, Nb201Genotype};
 use crate::nn::darts_search::reduction_layers;
 use crate::nn::supernet::SupernetConfig;
@@ -24,6 +26,26 @@ pub struct Entry {
     pub param: bool,
     /// Stored transposed here: burn's linear weight is `[in, out]`, PyTorch's `[out, in]`.
     pub transpose: bool,
+}
+
+impl Entry {
+    /// `data` in the other side's layout: transposed where marked. A transpose is its own
+    /// inverse, so import and export both call this.
+    pub fn reoriented(&self, data: &TensorData) -> TensorData {
+        if !self.transpose {
+            return data.clone();
+        }
+        let [rows, cols] = [data.shape()[0], data.shape()[1]];
+        let v = data
+            .clone()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 data");
+        let t: Vec<f32> = (0..rows * cols)
+            .map(|i| v[(i % rows) * cols + i / rows])
+            .collect();
+        TensorData::new(t, [cols, rows])
+    }
 }
 
 /// The official names of α, per cell type (normal first): the checkpoint's `alpha` list.

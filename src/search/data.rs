@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 
 use crate::config::DataConfig;
-use crate::data::{self, Augment, BatchRequest, Dataset, DatasetKind, ImageSet, Normalize};
+use crate::data::{self, Augment, BatchRequest, Dataset, ImageSet, Normalize};
 use crate::job::streams::Stream;
 use crate::nn::InputShape;
 
@@ -64,12 +64,7 @@ impl SearchData {
 
 /// Opens the dataset a config names and splits it for search.
 pub fn load_search_data(cfg: &DataConfig) -> Result<SearchData> {
-    let kind = cfg
-        .dataset
-        .as_deref()
-        .map(|s| s.parse::<DatasetKind>().map_err(|e| anyhow::anyhow!(e)))
-        .transpose()?;
-    let ds = Dataset::open(cfg.path.as_deref(), kind)?;
+    let ds = Dataset::open_named(cfg.path.as_deref(), cfg.dataset.as_deref())?;
     let augment = Augment::search(&ds);
     let mut train = ds.train.clone();
     if let Some(n) = cfg.train_images {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::projection::projection_of;
 use crate::checkpoint::Checkpoint;
 use crate::config::SearchConfig;
-use crate::data::{Dataset, DatasetKind};
+use crate::data::Dataset;
 use crate::device::SelectedDevice;
 use crate::genotype::Genotype;
 use crate::nn::bn::BnMode;
@@ -161,13 +161,7 @@ pub fn eval_supernet(req: &SupernetEval, device: &SelectedDevice) -> Result<Supe
 
 /// The test split of a run's dataset.
 fn test_split(cfg: &SearchConfig) -> Result<crate::data::ImageSet> {
-    let kind = cfg
-        .data
-        .dataset
-        .as_deref()
-        .map(|s| s.parse::<DatasetKind>().map_err(|e| anyhow::anyhow!(e)))
-        .transpose()?;
-    let ds = Dataset::open(cfg.data.path.as_deref(), kind)?;
+    let ds = Dataset::open_named(cfg.data.path.as_deref(), cfg.data.dataset.as_deref())?;
     ds.test.with_context(|| {
         format!(
             "{}: the dataset has no test split; use --split heldout",

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
-use crate::data::{Augment, BatchRequest, Dataset, DatasetKind, ImageSet, Normalize};
+use crate::data::{Augment, BatchRequest, Dataset, ImageSet, Normalize};
 use crate::device::SelectedDevice;
 use crate::job::batches::Batches;
 use crate::job::lifecycle::{Lifecycle, Start};
@@ -52,13 +52,7 @@ pub struct TrainData {
 
 /// Opens the dataset a config names; fails with the path when it has no test split.
 pub fn load_train_data(cfg: &TrainConfig) -> Result<TrainData> {
-    let kind = cfg
-        .data
-        .dataset
-        .as_deref()
-        .map(|s| s.parse::<DatasetKind>().map_err(|e| anyhow::anyhow!(e)))
-        .transpose()?;
-    let ds = Dataset::open(cfg.data.path.as_deref(), kind)?;
+    let ds = Dataset::open_named(cfg.data.path.as_deref(), cfg.data.dataset.as_deref())?;
     let Some(test) = ds.test.clone().filter(|t| !t.is_empty()) else {
         bail!(
             "{}: the dataset has no test split, and final training reports test accuracy",
