@@ -78,22 +78,24 @@ fn found_shape(
             )
         })
     };
-    let stem = shape("stem.0.weight")?;
-    let classes = shape("classifier.weight")?[0];
-    let cells = 1 + sd
+    let (stem, classifier) = (shape("stem.0.weight")?, shape("classifier.weight")?);
+    if stem.len() != 4 || classifier.len() != 2 {
+        bail!(
+            "{}: stem.0.weight is {stem:?} and classifier.weight {classifier:?}; expected a 4-D convolution and a 2-D linear weight",
+            file.display()
+        );
+    }
+    let indices: std::collections::BTreeSet<usize> = sd
         .keys()
-        .filter_map(|k| {
-            k.strip_prefix("cells.")?
-                .split('.')
-                .next()?
-                .parse::<usize>()
-                .ok()
-        })
-        .max()
-        .with_context(|| format!("{}: no cells", file.display()))?;
+        .filter_map(|k| k.strip_prefix("cells.")?.split('.').next()?.parse().ok())
+        .collect();
+    let cells = indices.len();
+    if cells == 0 || indices.last() != Some(&(cells - 1)) {
+        bail!("{}: the cells are not numbered 0..n", file.display());
+    }
     let (channels, layers) = match family {
         Family::Nb201 => {
-            if cells < 5 || (cells - 2) % 3 != 0 {
+            if cells < 5 || !(cells - 2).is_multiple_of(3) {
                 bail!(
                     "{}: {cells} cells; a NAS-Bench-201 supernet has 3N+2",
                     file.display()
@@ -102,14 +104,24 @@ fn found_shape(
             (stem[0], (cells - 2) / 3)
         }
         Family::Darts => {
-            if stem[0] % 3 != 0 {
+            if !stem[0].is_multiple_of(3) {
                 bail!("{}: stem has {} channels, not 3C", file.display(), stem[0]);
             }
             (stem[0] / 3, cells)
         }
     };
-    Ok([channels, layers, stem[1], classes])
+    // Far beyond any published supernet; a bound before a network of that shape is built.
+    if channels == 0 || channels > MAX_CHANNELS || layers > MAX_LAYERS {
+        bail!(
+            "{}: C={channels} with {layers} layers is outside what this tool imports (C up to {MAX_CHANNELS}, up to {MAX_LAYERS} layers)",
+            file.display()
+        );
+    }
+    Ok([channels, layers, stem[1], classifier[0]])
 }
+
+const MAX_CHANNELS: usize = 1024;
+const MAX_LAYERS: usize = 64;
 
 /// Names what does not fit between the file's state dict and the official layout.
 fn check_layout(
