@@ -109,15 +109,6 @@ fn state_dict(
     Ok(out)
 }
 
-/// The text of a run's selection genotype.
-fn selection_genotype(run: &RunDir, label: &str) -> Result<String> {
-    crate::storage::read(&run.genotype(label))
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .map(|t| t.trim().to_string())
-        .with_context(|| format!("{}: the run has no selection '{label}'", run.root.display()))
-}
-
 /// Exports the network of a run: a search run's supernet, or a training run's network.
 pub fn export_run(req: &ExportRequest) -> Result<Exported> {
     let run = RunDir::open(&req.run)?;
@@ -140,12 +131,8 @@ fn export_supernet(req: &ExportRequest, run: &RunDir, reader: &RunReader) -> Res
     let space = cfg.space.space();
     let (ckpt_path, genotype) = match &req.selection {
         Some(label) => {
-            let tuned = run.selection_checkpoint(label);
-            let genotype = selection_genotype(run, label)?;
-            match crate::storage::exists(&tuned) {
-                true => (tuned, genotype),
-                false => (run.checkpoint(), genotype),
-            }
+            let (genotype, checkpoint) = crate::select::selection_source(run, label)?;
+            (checkpoint, genotype)
         }
         None => (run.checkpoint(), String::new()),
     };

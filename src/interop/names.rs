@@ -76,35 +76,26 @@ impl Layout {
         });
     }
 
+    /// A learnable parameter `official.name` held here as `ours.our_name`.
+    fn param(&mut self, (ours, our_name): (&str, &str), (official, name): (&str, &str)) {
+        let names = (format!("{official}.{name}"), format!("{ours}.{our_name}"));
+        self.push(names.0, Some(names.1), true, false);
+    }
+
     /// A bias-free convolution.
     fn conv(&mut self, ours: &str, official: &str) {
-        self.push(
-            format!("{official}.weight"),
-            Some(format!("{ours}.weight")),
-            true,
-            false,
-        );
+        self.param((ours, "weight"), (official, "weight"));
     }
 
     /// `nn.BatchNorm2d`: weight and bias when affine, then the running statistics and counter.
     fn bn(&mut self, ours: &str, official: &str, affine: bool) {
         if affine {
-            for (o, p) in [("weight", "gamma"), ("bias", "beta")] {
-                self.push(
-                    format!("{official}.{o}"),
-                    Some(format!("{ours}.{p}")),
-                    true,
-                    false,
-                );
-            }
+            self.param((ours, "gamma"), (official, "weight"));
+            self.param((ours, "beta"), (official, "bias"));
         }
         for stat in ["running_mean", "running_var"] {
-            self.push(
-                format!("{official}.{stat}"),
-                Some(format!("{ours}.{stat}")),
-                false,
-                false,
-            );
+            let names = (format!("{official}.{stat}"), format!("{ours}.{stat}"));
+            self.push(names.0, Some(names.1), false, false);
         }
         self.push(
             format!("{official}.num_batches_tracked"),
@@ -114,19 +105,11 @@ impl Layout {
         );
     }
 
+    /// `nn.Linear`, whose weight burn keeps transposed.
     fn linear(&mut self, ours: &str, official: &str) {
-        self.push(
-            format!("{official}.weight"),
-            Some(format!("{ours}.weight")),
-            true,
-            true,
-        );
-        self.push(
-            format!("{official}.bias"),
-            Some(format!("{ours}.bias")),
-            true,
-            false,
-        );
+        let (weight, ours_weight) = (format!("{official}.weight"), format!("{ours}.weight"));
+        self.push(weight, Some(ours_weight), true, true);
+        self.param((ours, "bias"), (official, "bias"));
     }
 
     /// `ReLUConvBN`: `op.1` the convolution, `op.2` the BatchNorm.

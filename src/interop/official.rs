@@ -100,8 +100,27 @@ fn load_tensors(path: &Path) -> Result<(BTreeMap<String, FileTensor>, bool)> {
     Ok((tensors, true))
 }
 
+/// A safetensors file opens with its header's length (8 bytes, little-endian) and the header's
+/// `{`: checked from its first 9 bytes, so a torch file is not read twice.
+fn looks_like_safetensors(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 9];
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if f.read_exact(&mut head).is_err() {
+        return false;
+    }
+    let header = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    head[8] == b'{' && header.saturating_add(8) <= len
+}
+
 /// The tensors of a safetensors file, or `None` when `path` is not one.
 fn load_safetensors(path: &Path) -> Result<Option<BTreeMap<String, FileTensor>>> {
+    if !looks_like_safetensors(path) {
+        return Ok(None);
+    }
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
     let Ok(st) = safetensors::SafeTensors::deserialize(&bytes) else {
         return Ok(None);
@@ -197,11 +216,12 @@ impl OfficialCheckpoint {
             .map(|w| w.iter().filter(|&&v| v != 0.0).count())
             .sum();
         if torch_file {
-            ckpt.read_optimisers(&tensors, file)?;
-            ckpt.epoch = match PytorchReader::read_pickle_data(file, Some("epoch")) {
-                Ok(PickleValue::Int(e)) if e >= 0 => Some(e as usize),
-                _ => None,
-            };
+            let pickled = Pickled::read(file);
+            ckpt.read_optimisers(&tensors, &pickled, file)?;
+            ckpt.epoch = pickled
+                .number("epoch")
+                .filter(|e| *e >= 0.0)
+                .map(|e| e as usize);
         }
         Ok(ckpt)
     }
@@ -210,9 +230,9 @@ impl OfficialCheckpoint {
     fn read_optimisers(
         &mut self,
         tensors: &BTreeMap<String, FileTensor>,
+        pickled: &Pickled,
         file: &Path,
     ) -> Result<()> {
-        let pickled = Pickled::read(file, &["optimizer", "arch_optimizer", "scheduler"]);
         for name in tensors.keys() {
             let parts: Vec<&str> = name.split('.').collect();
             match parts.as_slice() {
@@ -257,27 +277,18 @@ impl OfficialCheckpoint {
     }
 }
 
-/// The non-tensor values under some top-level keys of a file's pickle.
-struct Pickled(BTreeMap<String, PickleValue>);
+/// The file's whole pickle (tensors in it left opaque), parsed once, for its numbers.
+struct Pickled(Option<PickleValue>);
 
 impl Pickled {
-    /// Reads each of `keys` that the file holds as a dictionary.
-    fn read(file: &Path, keys: &[&str]) -> Self {
-        let values = keys
-            .iter()
-            .filter_map(|k| {
-                let v = PytorchReader::read_pickle_data(file, Some(k)).ok()?;
-                Some((k.to_string(), v))
-            })
-            .collect();
-        Pickled(values)
+    fn read(file: &Path) -> Self {
+        Pickled(PytorchReader::read_pickle_data(file, None).ok())
     }
 
     /// The number at a dotted path (dictionary keys and list indices).
     fn number(&self, dotted: &str) -> Option<f64> {
-        let mut parts = dotted.split('.');
-        let mut v = self.0.get(parts.next()?)?;
-        for p in parts {
+        let mut v = self.0.as_ref()?;
+        for p in dotted.split('.') {
             v = match v {
                 PickleValue::Dict(d) => d.get(p)?,
                 PickleValue::List(l) => l.get(p.parse::<usize>().ok()?)?,

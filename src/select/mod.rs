@@ -15,7 +15,7 @@ pub mod supernet_eval;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 
 use crate::checkpoint::Checkpoint;
@@ -108,6 +108,26 @@ pub fn label(method: SelectMethod, pt: &PtConfig, search: Method) -> String {
             label
         }
     }
+}
+
+/// A selection's genotype text and the supernet it stands on: PT's tuned supernet when the
+/// selection has one, else the search's checkpoint.
+pub fn selection_source(run: &RunDir, label: &str) -> Result<(String, PathBuf)> {
+    let text = crate::storage::read(&run.genotype(label))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .with_context(|| {
+            format!(
+                "{}: the run has no selection '{label}' (see selection.json for the labels)",
+                run.root.display()
+            )
+        })?;
+    let tuned = run.selection_checkpoint(label);
+    let checkpoint = match crate::storage::exists(&tuned) {
+        true => tuned,
+        false => run.checkpoint(),
+    };
+    Ok((text.trim().to_string(), checkpoint))
 }
 
 /// Prepares a selection on a finished (or checkpointed) search run.

@@ -84,23 +84,9 @@ pub fn eval_supernet(req: &SupernetEval, device: &SelectedDevice) -> Result<Supe
     let (checkpoint, projections, genotype) = match &req.selection {
         None => (run.checkpoint(), None, None),
         Some(label) => {
-            let path = run.genotype(label);
-            let text = crate::storage::read(&path)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .with_context(|| {
-                    format!(
-                        "{}: the run has no selection '{label}' (see selection.json for the labels)",
-                        req.run.display()
-                    )
-                })?;
-            let genotype =
-                Genotype::parse(text.trim()).with_context(|| format!("{}", path.display()))?;
-            let tuned = run.selection_checkpoint(label);
-            let ckpt = match crate::storage::exists(&tuned) {
-                true => tuned,
-                false => run.checkpoint(),
-            };
+            let (text, ckpt) = super::selection_source(&run, label)?;
+            let genotype = Genotype::parse(&text)
+                .with_context(|| format!("{}", run.genotype(label).display()))?;
             let proj = projection_of(&genotype, &space)?;
             (ckpt, Some(proj), Some(genotype.to_string()))
         }

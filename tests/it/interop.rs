@@ -343,21 +343,21 @@ fn an_imported_run_resumes_and_eval_reads_its_supernet() {
     );
     let last = lines.last().unwrap();
     assert_eq!(last["epoch"], 49);
-    let json = cli_ok(&[
-        "eval",
-        "--run",
-        r,
-        "--split",
-        "heldout",
-        "--bn",
-        "running",
-        "--batch-size",
-        "256",
-        "--device",
-        "cpu",
-        "--json",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let eval = |bn: &str| -> serde_json::Value {
+        let args = [
+            "--split",
+            "heldout",
+            "--bn",
+            bn,
+            "--batch-size",
+            "256",
+            "--json",
+        ];
+        let mut all = vec!["eval", "--run", r, "--device", "cpu"];
+        all.extend(args);
+        serde_json::from_str(&cli_ok(&all)).unwrap()
+    };
+    let report = eval("running");
     assert_eq!(report["epoch"], 50);
     assert_eq!(report["images"], 40);
     for (ours, theirs) in [("loss", "valid_loss"), ("accuracy", "valid_acc")] {
@@ -368,21 +368,7 @@ fn an_imported_run_resumes_and_eval_reads_its_supernet() {
         assert!((a - b).abs() < 1e-5, "{ours}: eval {a}, search {b}");
     }
     // Batch statistics give another number on the same images.
-    let json = cli_ok(&[
-        "eval",
-        "--run",
-        r,
-        "--split",
-        "heldout",
-        "--bn",
-        "batch",
-        "--batch-size",
-        "256",
-        "--device",
-        "cpu",
-        "--json",
-    ]);
-    let batch: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let batch = eval("batch");
     assert_ne!(batch["loss"], report["loss"]);
 }
 
