@@ -15,8 +15,8 @@ use burn::tensor::DeviceKind;
 use serde::{Deserialize, Serialize};
 
 /// The user's device request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DeviceChoice {
     /// A real GPU through wgpu when there is one, otherwise the flex CPU backend.
     #[default]
@@ -28,10 +28,14 @@ pub enum DeviceChoice {
     Vulkan,
     Metal,
     Dx12,
+    /// The device a `darts-pt serve` process offers at this WebSocket address
+    /// (`ws://HOST:PORT`): the tensors live there, the run directory stays here.
+    Remote(String),
 }
 
 impl DeviceChoice {
-    pub const ALL: [DeviceChoice; 6] = [
+    /// The devices of this machine, as `--device` names them.
+    pub const LOCAL: [DeviceChoice; 6] = [
         DeviceChoice::Auto,
         DeviceChoice::Cpu,
         DeviceChoice::Wgpu,
@@ -40,7 +44,7 @@ impl DeviceChoice {
         DeviceChoice::Dx12,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             DeviceChoice::Auto => "auto",
             DeviceChoice::Cpu => "cpu",
@@ -48,25 +52,71 @@ impl DeviceChoice {
             DeviceChoice::Vulkan => "vulkan",
             DeviceChoice::Metal => "metal",
             DeviceChoice::Dx12 => "dx12",
+            DeviceChoice::Remote(_) => "remote",
         }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        matches!(self, DeviceChoice::Remote(_))
     }
 }
 
 impl fmt::Display for DeviceChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            DeviceChoice::Remote(url) => write!(f, "remote:{url}"),
+            d => f.write_str(d.name()),
+        }
     }
 }
 
 impl FromStr for DeviceChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DeviceChoice::ALL
+        if let Some(url) = s.strip_prefix("remote:") {
+            return remote_url(url).map(DeviceChoice::Remote);
+        }
+        DeviceChoice::LOCAL
             .into_iter()
             .find(|d| d.name() == s.to_ascii_lowercase())
             .ok_or_else(|| {
-                format!("unknown device '{s}' (expected auto, cpu, wgpu, vulkan, metal or dx12)")
+                format!(
+                    "unknown device '{s}' (expected auto, cpu, wgpu, vulkan, metal, dx12 or \
+                     remote:ws://HOST:PORT)"
+                )
             })
+    }
+}
+
+impl TryFrom<String> for DeviceChoice {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<DeviceChoice> for String {
+    fn from(d: DeviceChoice) -> String {
+        d.to_string()
+    }
+}
+
+/// Checks a server address: `ws://HOST:PORT`, nothing after the port (a path would be
+/// ignored by the server, and a typo there should not pass silently).
+fn remote_url(url: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("remote device '{url}': {why} (expected remote:ws://HOST:PORT)");
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| bad("the address must start with ws://"))?;
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| bad("the address needs a port"))?;
+    if host.is_empty() || host.contains('/') {
+        return Err(bad("the host is missing or malformed"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(url.to_string()),
+        _ => Err(bad("the port must be a number from 1 to 65535")),
     }
 }
 
@@ -242,8 +292,17 @@ fn wgpu_device(choice: DeviceChoice, kind: DeviceKind) -> Result<SelectedDevice,
     Ok(selected)
 }
 
-/// Resolves a device request. `auto` takes wgpu only when a real GPU adapter exists.
-pub fn select(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError> {
+/// Resolves a device request. `auto` takes wgpu only when a real GPU adapter exists; a remote
+/// device connects with the token of `DARTS_PT_TOKEN_FILE` or `DARTS_PT_TOKEN`.
+pub fn select(choice: &DeviceChoice) -> Result<SelectedDevice, DeviceError> {
+    select_with(choice, None)
+}
+
+/// [`select`], with a remote server's token read from `token_file` when one is given.
+pub fn select_with(
+    choice: &DeviceChoice,
+    token_file: Option<&std::path::Path>,
+) -> Result<SelectedDevice, DeviceError> {
     match choice {
         DeviceChoice::Cpu => Ok(cpu_device()),
         DeviceChoice::Auto => {
@@ -264,7 +323,83 @@ pub fn select(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError> {
             } else {
                 DeviceKind::Cpu
             };
-            wgpu_device(choice, kind)
+            wgpu_device(choice.clone(), kind)
+        }
+        DeviceChoice::Remote(url) => remote_device(url, token_file),
+    }
+}
+
+#[cfg(all(feature = "remote", not(target_arch = "wasm32")))]
+fn remote_device(
+    url: &str,
+    token_file: Option<&std::path::Path>,
+) -> Result<SelectedDevice, DeviceError> {
+    let device = crate::remote::connect(url, token_file).map_err(|e| DeviceError {
+        choice: DeviceChoice::Remote(url.to_string()),
+        reason: format!("{e:#}"),
+    })?;
+    Ok(SelectedDevice {
+        device,
+        description: format!("remote {url}"),
+        // What the server computes on is its own business; locally this is no GPU.
+        is_gpu: false,
+    })
+}
+
+#[cfg(not(all(feature = "remote", not(target_arch = "wasm32"))))]
+fn remote_device(
+    url: &str,
+    _token_file: Option<&std::path::Path>,
+) -> Result<SelectedDevice, DeviceError> {
+    Err(DeviceError {
+        choice: DeviceChoice::Remote(url.to_string()),
+        reason: if cfg!(target_arch = "wasm32") {
+            "a page cannot reach a remote device".into()
+        } else {
+            "this darts-pt was built without remote devices: build it with \
+             `cargo build --release --features remote`"
+                .into()
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_parse_print_and_serialise_as_typed() {
+        for s in ["auto", "cpu", "wgpu", "vulkan", "remote:ws://gpu.lan:3000"] {
+            let d: DeviceChoice = s.parse().unwrap();
+            assert_eq!(d.to_string(), s);
+            let toml = toml::to_string(&serde_json::json!({ "device": d })).unwrap();
+            assert_eq!(toml.trim(), format!("device = \"{s}\""));
+        }
+        assert!(matches!(
+            "remote:ws://127.0.0.1:3000".parse::<DeviceChoice>(),
+            Ok(DeviceChoice::Remote(u)) if u == "ws://127.0.0.1:3000"
+        ));
+        for bad in [
+            "remote:127.0.0.1:3000",
+            "remote:ws://gpu",
+            "remote:ws://:3000",
+            "remote:ws://gpu:0",
+            "remote:ws://gpu:3000/x",
+            "tpu",
+        ] {
+            let e = bad.parse::<DeviceChoice>().unwrap_err();
+            assert!(e.contains("expected"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_remote_device_without_the_feature_says_how_to_get_it() {
+        let choice: DeviceChoice = "remote:ws://127.0.0.1:1".parse().unwrap();
+        let err = select(&choice).unwrap_err().to_string();
+        if cfg!(feature = "remote") {
+            assert!(err.contains("nothing answers at ws://127.0.0.1:1"), "{err}");
+        } else {
+            assert!(err.contains("--features remote"), "{err}");
         }
     }
 }

@@ -32,6 +32,8 @@ pub mod lookup;
 pub mod nn;
 pub mod optim;
 pub mod progress;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod search;
@@ -42,3 +44,6 @@ pub mod studio;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+
+#[cfg(all(feature = "remote", target_arch = "wasm32"))]
+compile_error!("the `remote` feature is for native builds: a page cannot reach a remote device");

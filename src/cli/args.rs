@@ -125,7 +125,7 @@ impl RunArgs {
             layers: self.layers,
             log_every: self.log_every,
             // `auto` is the flag's default: it does not replace a device the file names.
-            device: (device.device != DeviceChoice::Auto).then_some(device.device),
+            device: (device.device != DeviceChoice::Auto).then(|| device.device.clone()),
         }
     }
 }
@@ -133,31 +133,51 @@ impl RunArgs {
 /// `--device`, shared by every command that computes.
 #[derive(Args, Debug, Clone)]
 pub struct DeviceArgs {
-    /// Where to compute: auto (a real GPU if present, else CPU), cpu (flex backend), or wgpu /
-    /// vulkan / metal / dx12 (burn's wgpu backend; runs on software adapters too).
+    /// Where to compute: auto (a real GPU if present, else CPU), cpu (flex backend), wgpu /
+    /// vulkan / metal / dx12 (burn's wgpu backend; runs on software adapters too), or
+    /// remote:ws://HOST:PORT (the device a `darts-pt serve` process offers; builds with the
+    /// `remote` feature).
     #[arg(long, default_value = "auto", value_parser = parse::<DeviceChoice>)]
     pub device: DeviceChoice,
+    /// A file holding a remote server's token (the one `darts-pt serve` printed, or the file it
+    /// was started with); else DARTS_PT_TOKEN_FILE, else DARTS_PT_TOKEN.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 impl DeviceArgs {
     /// Resolves the device and says which one was chosen (on stderr, so `--json` stays clean).
     pub fn select(&self) -> Result<SelectedDevice> {
-        select(self.device)
+        self.select_choice(&self.device)
     }
 
     /// The device to continue a run on: the one given, or the run's own when `auto`.
     pub fn select_or(&self, recorded: DeviceChoice) -> Result<SelectedDevice> {
-        select(match self.device {
+        self.select_choice(&match self.device {
             DeviceChoice::Auto => recorded,
-            d => d,
+            ref d => d.clone(),
         })
+    }
+
+    /// Any device, with this command's token for a remote one.
+    pub fn select_choice(&self, choice: &DeviceChoice) -> Result<SelectedDevice> {
+        let d = device::select_with(choice, self.token_file.as_deref())?;
+        eprintln!("device: {}", d.description);
+        Ok(d)
     }
 }
 
-fn select(choice: DeviceChoice) -> Result<SelectedDevice> {
-    let d = device::select(choice)?;
-    eprintln!("device: {}", d.description);
-    Ok(d)
+/// After a device stopped answering mid-job (a remote server gone): the run keeps its last
+/// checkpoint, and `resume` is the command that continues it, on any device.
+pub fn on_device_lost(e: anyhow::Error, device: &SelectedDevice, resume: &str) -> anyhow::Error {
+    if e.is::<crate::job::read::DeviceLost>() {
+        e.context(format!(
+            "lost {}; the run keeps its last checkpoint: continue it on any device with `{resume}`",
+            device.description
+        ))
+    } else {
+        e
+    }
 }
 
 /// A Control whose cancel flag Ctrl-C sets: the job saves a checkpoint at its next step.

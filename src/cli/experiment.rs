@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, parse};
 use crate::config::{DataConfig, Preset};
+use crate::device::DeviceChoice;
 use crate::experiment::{ExperimentRequest, Plan, run_experiment};
 use crate::space::SpaceId;
 
@@ -20,6 +21,7 @@ pub enum ExperimentCommand {
     ///   darts-pt experiment pt-vs-magnitude --space nb201 --seeds 0,1,2 --out runs/exp
     ///   darts-pt experiment pt-vs-magnitude --space s3 --seeds 0 --preset tiny --out runs/t
     ///   darts-pt experiment pt-vs-magnitude --space nb201 --seeds 0,1,2 --out runs/exp --report-only
+    ///   darts-pt experiment pt-vs-magnitude --space s2 --devices cpu,remote:ws://127.0.0.1:3000 --out runs/s2
     ///
     /// Every search, selection and training is its own run directory under --out: re-running
     /// the same command skips finished phases and resumes interrupted ones (Ctrl-C saves a
@@ -53,6 +55,11 @@ pub struct PtVsMagnitudeArgs {
     /// Run nothing: write the report from the phases that have finished.
     #[arg(long)]
     pub report_only: bool,
+    /// Spread the work over several devices, local and remote mixed (e.g.
+    /// `cpu,remote:ws://127.0.0.1:3000`): each seed's searches (with their selections) and
+    /// retrainings run concurrently, one per device at a time. Instead of --device.
+    #[arg(long, value_delimiter = ',', value_parser = parse::<DeviceChoice>, conflicts_with = "device")]
+    pub devices: Vec<DeviceChoice>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -60,7 +67,16 @@ pub struct PtVsMagnitudeArgs {
 /// `darts-pt experiment ...`.
 pub fn run(cmd: &ExperimentCommand) -> Result<()> {
     let ExperimentCommand::PtVsMagnitude(args) = cmd;
-    let device = args.device.select()?;
+    let devices = if args.devices.is_empty() {
+        vec![args.device.select()?]
+    } else {
+        let chosen: Result<Vec<_>> = args
+            .devices
+            .iter()
+            .map(|d| args.device.select_choice(d))
+            .collect();
+        chosen?
+    };
     let data = DataConfig {
         path: args.source.data.clone(),
         dataset: args.source.dataset.clone(),
@@ -80,8 +96,12 @@ pub fn run(cmd: &ExperimentCommand) -> Result<()> {
     if let Some(t) = &args.table {
         command += &format!(" --table {}", t.display());
     }
-    if args.device.device != crate::device::DeviceChoice::Auto {
+    if args.device.device != DeviceChoice::Auto {
         command += &format!(" --device {}", args.device.device);
+    }
+    if !args.devices.is_empty() {
+        let names: Vec<String> = args.devices.iter().map(|d| d.to_string()).collect();
+        command += &format!(" --devices {}", names.join(","));
     }
     command += &format!(" --out {}", args.out.display());
     let req = ExperimentRequest {
@@ -93,7 +113,7 @@ pub fn run(cmd: &ExperimentCommand) -> Result<()> {
         command,
     };
     let control = ctrl_c_control();
-    match run_experiment(&req, &device, &control)? {
+    match run_experiment(&req, &devices, &control)? {
         Some(path) => {
             println!("{}", std::fs::read_to_string(&path).unwrap_or_default());
             println!("report: {}", path.display());

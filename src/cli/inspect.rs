@@ -123,7 +123,7 @@ pub fn devices() -> Result<()> {
             }
         );
     }
-    let auto = device::select(DeviceChoice::Auto)?;
+    let auto = device::select(&DeviceChoice::Auto)?;
     println!("--device auto selects: {}", auto.description);
     Ok(())
 }

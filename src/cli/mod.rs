@@ -10,6 +10,8 @@ mod import;
 mod inspect;
 mod search;
 mod select;
+#[cfg(feature = "remote")]
+mod serve;
 mod studio;
 mod train;
 
@@ -147,6 +149,20 @@ pub enum Command {
     ///   darts-pt export --run runs/nb201 --selection pt --out export/nb201-pt
     #[command(verbatim_doc_comment)]
     Export(import::ExportArgs),
+    /// Offer this machine's device to darts-pt on other machines (`--device
+    /// remote:ws://HOST:PORT` there), until Ctrl-C.
+    ///
+    /// Examples:
+    ///   darts-pt serve --device wgpu                      # prints the address and a token
+    ///   darts-pt serve --device cpu --port 0 --token-file token.txt
+    ///
+    /// Listens on 127.0.0.1 unless --listen says otherwise; every client must present the
+    /// token. The transport is plaintext WebSocket: across machines, tunnel it with
+    /// `ssh -N -L 3000:localhost:3000 GPU_HOST` and connect to ws://127.0.0.1:3000. The tensors
+    /// live on the server; the run directory, checkpoints and progress stay with the client.
+    #[cfg(feature = "remote")]
+    #[command(verbatim_doc_comment)]
+    Serve(serve::ServeArgs),
 }
 
 /// Runs a parsed command line.
@@ -166,5 +182,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Studio(args) => studio::run(&args),
         Command::Import(cmd) => import::run(&cmd),
         Command::Export(args) => import::export(&args),
+        #[cfg(feature = "remote")]
+        Command::Serve(args) => serve::run(&args),
     }
 }

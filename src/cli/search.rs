@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::args::{DeviceArgs, INTERRUPTED, RunArgs, ctrl_c_control, parse};
+use super::args::{DeviceArgs, INTERRUPTED, RunArgs, ctrl_c_control, on_device_lost, parse};
 use crate::config::layers::SearchFlags;
 use crate::config::{Method, Preset, SearchConfig};
 use crate::job::End;
@@ -72,7 +72,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         }
         None => {
             let config = SearchConfig::resolve(args.config.as_deref(), &args.flags())?;
-            let device = args.device.select_or(config.device)?;
+            let device = args.device.select_or(config.device.clone())?;
             let dir = args.out.clone().expect("clap requires --out");
             (
                 SearchStart::New {
@@ -83,9 +83,15 @@ pub fn run(args: &SearchArgs) -> Result<()> {
             )
         }
     };
+    let resume = format!(
+        "darts-pt search --resume {} --device cpu",
+        start.dir().display()
+    );
     let control = ctrl_c_control();
     let mut progress = Progress::new();
-    match run_search(start, &device, &mut |e| progress.on_event(e), &control)? {
+    let end = run_search(start, &device, &mut |e| progress.on_event(e), &control)
+        .map_err(|e| on_device_lost(e, &device, &resume))?;
+    match end {
         End::Finished(()) => Ok(()),
         End::Interrupted { .. } => std::process::exit(INTERRUPTED),
         // What happened and how to go on was printed with the job's end.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::args::{DeviceArgs, INTERRUPTED, ctrl_c_control, parse};
+use super::args::{DeviceArgs, INTERRUPTED, ctrl_c_control, on_device_lost, parse};
 use crate::config::layers::PtFlags;
 use crate::config::{Criterion, SelectMethod};
 use crate::job::End;
@@ -90,12 +90,15 @@ pub fn run(args: &SelectArgs) -> Result<()> {
     let device = args.device.select()?;
     let control = ctrl_c_control();
     let mut progress = Progress::new();
-    let outcome = match run_select(
-        &args.request(),
-        &device,
-        &mut |e| progress.on_event(e),
-        &control,
-    )? {
+    let request = args.request();
+    let resume = format!(
+        "darts-pt select --run {} --method {} --resume --device cpu` (with this command's other flags",
+        args.run.display(),
+        args.method.name()
+    );
+    let end = run_select(&request, &device, &mut |e| progress.on_event(e), &control)
+        .map_err(|e| on_device_lost(e, &device, &resume))?;
+    let outcome = match end {
         End::Finished(o) => o,
         End::Interrupted { .. } => std::process::exit(INTERRUPTED),
         End::Diverged { epoch, step } => bail!(

@@ -5,8 +5,17 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use crate::device::{DeviceChoice, select_with};
 use crate::studio::files::default_recent_file;
+use crate::studio::panels::runs::RemoteCompute;
 use crate::studio::{ComputePref, Launch, MaskSpec, Panel, StudioOptions, launch};
+
+/// `--compute`: a choice among the window's devices, or a remote device.
+#[derive(Clone, Debug)]
+pub enum ComputeArg {
+    Local(ComputePref),
+    Remote(DeviceChoice),
+}
 
 /// `darts-pt studio` arguments.
 #[derive(Args, Debug, Clone)]
@@ -32,9 +41,14 @@ pub struct StudioArgs {
     /// with egui's viewport screenshot, instead of rendering offscreen.
     #[arg(long, requires = "screenshot")]
     pub window: bool,
-    /// Where burn computes: auto (the window's GPU if it is a real one, else the CPU), cpu, gpu.
+    /// Where burn computes: auto (the window's GPU if it is a real one, else the CPU), cpu,
+    /// gpu, or remote:ws://HOST:PORT (a `darts-pt serve` process; connected at start, offered
+    /// beside the CPU in the device panel and the new-search form).
     #[arg(long, default_value = "auto", value_parser = parse_compute)]
-    pub compute: ComputePref,
+    pub compute: ComputeArg,
+    /// A file holding the remote server's token (else DARTS_PT_TOKEN_FILE or DARTS_PT_TOKEN).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
     /// NAS-Bench-201 table (CSV) for looking up NB201 cells; or set DARTS_PT_NB201.
     #[arg(long)]
     pub table: Option<PathBuf>,
@@ -68,13 +82,14 @@ fn parse_size(s: &str) -> Result<(f32, f32), String> {
     Ok((w, h))
 }
 
-fn parse_compute(s: &str) -> Result<ComputePref, String> {
+fn parse_compute(s: &str) -> Result<ComputeArg, String> {
     match s {
-        "auto" => Ok(ComputePref::Auto),
-        "cpu" => Ok(ComputePref::Cpu),
-        "gpu" => Ok(ComputePref::Gpu),
+        "auto" => Ok(ComputeArg::Local(ComputePref::Auto)),
+        "cpu" => Ok(ComputeArg::Local(ComputePref::Cpu)),
+        "gpu" => Ok(ComputeArg::Local(ComputePref::Gpu)),
+        _ if s.starts_with("remote:") => s.parse().map(ComputeArg::Remote),
         _ => Err(format!(
-            "unknown compute device '{s}' (expected auto, cpu or gpu)"
+            "unknown compute device '{s}' (expected auto, cpu, gpu or remote:ws://HOST:PORT)"
         )),
     }
 }
@@ -97,19 +112,28 @@ fn parse_mask(s: &str) -> Result<MaskSpec, String> {
 }
 
 impl StudioArgs {
-    fn options(&self) -> StudioOptions {
-        StudioOptions {
+    fn options(&self) -> Result<StudioOptions> {
+        let (compute, remote) = match &self.compute {
+            ComputeArg::Local(pref) => (*pref, None),
+            ComputeArg::Remote(choice) => {
+                let device = select_with(choice, self.token_file.as_deref())?;
+                let choice = choice.clone();
+                (ComputePref::Remote, Some(RemoteCompute { choice, device }))
+            }
+        };
+        Ok(StudioOptions {
             runs: self.runs.iter().chain(&self.run).cloned().collect(),
             panel: self.panel,
             table: self.table.clone(),
-            compute: self.compute,
+            compute,
+            remote,
             recent_file: default_recent_file(),
             masks: self.masks.clone(),
             capture: None,
             browse_dir: None,
             gpu_compute: None,
             host: None,
-        }
+        })
     }
 }
 
@@ -121,7 +145,7 @@ pub fn run(args: &StudioArgs) -> Result<()> {
         scale: args.scale,
         window: args.window,
     };
-    launch(args.options(), &how)
+    launch(args.options()?, &how)
 }
 
 #[cfg(test)]
@@ -146,5 +170,10 @@ mod tests {
         assert!(parse_mask("middle:1:skip_connect").is_err());
         assert!(parse_mask("normal:1:sep_conv_9x9").is_err());
         assert_eq!("Curves".parse::<Panel>().unwrap(), Panel::Curves);
+        assert!(matches!(
+            parse_compute("remote:ws://gpu:3000").unwrap(),
+            ComputeArg::Remote(DeviceChoice::Remote(u)) if u == "ws://gpu:3000"
+        ));
+        assert!(parse_compute("remote:gpu:3000").is_err());
     }
 }

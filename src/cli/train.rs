@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::args::{DeviceArgs, INTERRUPTED, RunArgs, ctrl_c_control, parse};
+use super::args::{DeviceArgs, INTERRUPTED, RunArgs, ctrl_c_control, on_device_lost, parse};
 use crate::config::{Preset, TrainConfig};
 use crate::device::SelectedDevice;
 use crate::job::End;
@@ -116,7 +116,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         None => {
             let config = args.resolve()?;
-            let device = args.device.select_or(config.device)?;
+            let device = args.device.select_or(config.device.clone())?;
             let dir = args.out.clone().expect("clap requires --out");
             (
                 TrainStart::New {
@@ -127,9 +127,15 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             )
         }
     };
+    let resume = format!(
+        "darts-pt train --resume {} --device cpu",
+        start.dir().display()
+    );
     let control = ctrl_c_control();
     let mut progress = Progress::new();
-    match run_train(start, &device, &mut |e| progress.on_event(e), &control)? {
+    let end = run_train(start, &device, &mut |e| progress.on_event(e), &control)
+        .map_err(|e| on_device_lost(e, &device, &resume))?;
+    match end {
         End::Finished(r) => {
             println!(
                 "final test accuracy {:.2}%, best {:.2}% (epoch {} of {}); {} parameters",

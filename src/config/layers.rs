@@ -191,7 +191,7 @@ impl RunFlags {
             .set("channels", self.channels)
             .set("layers", self.layers)
             .set("log_every", self.log_every)
-            .set("device", self.device);
+            .set("device", self.device.clone());
         self.data.set_on(&mut l);
         l
     }

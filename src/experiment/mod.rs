@@ -20,10 +20,12 @@
 
 pub mod chart;
 pub mod report;
+pub mod schedule;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use web_time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -39,6 +41,7 @@ use crate::search::{SearchStart, run_search};
 use crate::select::{SelectRequest, run_select};
 use crate::space::SpaceId;
 use crate::train::{TrainStart, run_train};
+use schedule::Unit;
 
 /// One column of the comparison: how a cell is derived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -246,68 +249,109 @@ fn check_settings(out: &Path, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Prints one line per phase and passes the jobs' own events to a progress bar on a terminal.
-struct Phases<'a> {
+/// Prints one line per phase, numbered across the devices' workers.
+struct Phases {
     total: usize,
-    done: usize,
-    inner: &'a mut Progress,
+    done: Mutex<usize>,
+    /// Name the device in each line (when there are several).
+    name_devices: bool,
+    /// timings.json is read, added to and written by every worker.
+    timings: Mutex<()>,
 }
 
-impl Phases<'_> {
-    fn begin(&mut self, what: &str) {
-        self.done += 1;
-        eprintln!("[{}/{}] {what} ...", self.done, self.total);
+impl Phases {
+    fn begin(&self, what: &str, device: &SelectedDevice) -> usize {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        *done += 1;
+        let on = if self.name_devices {
+            format!(" on {}", device.description)
+        } else {
+            String::new()
+        };
+        eprintln!("[{}/{}] {what}{on} ...", *done, self.total);
+        *done
     }
 
-    fn end(&self, what: &str, t: PhaseTime, detail: &str) {
+    fn end(&self, n: usize, what: &str, t: PhaseTime, detail: &str) {
         eprintln!(
-            "[{}/{}] {what}: done in {:.0} s ({:.0} CPU s){detail}",
-            self.done, self.total, t.wall, t.cpu
+            "[{n}/{}] {what}: done in {:.0} s ({:.0} CPU s){detail}",
+            self.total, t.wall, t.cpu
         );
     }
 
-    fn skip(&mut self, what: &str, detail: &str) {
-        self.done += 1;
+    fn skip(&self, what: &str, detail: &str) {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        *done += 1;
         eprintln!(
             "[{}/{}] {what}: already finished{detail}",
-            self.done, self.total
+            *done, self.total
         );
+    }
+
+    fn add_timing(&self, out: &Path, key: &str, t: PhaseTime) -> Result<()> {
+        let _file = self.timings.lock().unwrap_or_else(|p| p.into_inner());
+        add_timing(out, key, t)
     }
 }
 
-/// Runs (or continues) the experiment and writes its report. Returns the report's path, or
-/// `None` when a phase was interrupted.
+/// One device's worker: what it runs with, and where its jobs' events go.
+struct Worker<'a> {
+    req: &'a ExperimentRequest,
+    device: &'a SelectedDevice,
+    control: &'a Control,
+    phases: &'a Phases,
+    progress: Progress,
+}
+
+/// Runs (or continues) the experiment on `devices` and writes its report. With several
+/// devices the units of [`schedule`] run concurrently, one per device at a time. Returns the
+/// report's path, or `None` when a phase was interrupted.
 pub fn run_experiment(
     req: &ExperimentRequest,
-    device: &SelectedDevice,
+    devices: &[SelectedDevice],
     control: &Control,
 ) -> Result<Option<PathBuf>> {
     if req.seeds.is_empty() {
         bail!("give at least one seed");
     }
+    if devices.is_empty() {
+        bail!("give at least one device");
+    }
     if !req.report_only {
         check_settings(&req.out, &req.plan)?;
-        let mut inner = if std::io::stderr().is_terminal() {
-            Progress::new()
-        } else {
-            Progress::quiet()
-        };
-        let mut phases = Phases {
+        let phases = Phases {
             total: req.seeds.len() * 8,
-            done: 0,
-            inner: &mut inner,
+            done: Mutex::new(0),
+            name_devices: devices.len() > 1,
+            timings: Mutex::new(()),
         };
-        for &seed in &req.seeds {
-            if !run_seed(req, seed, device, control, &mut phases)? {
-                return Ok(None);
-            }
+        // One progress bar only makes sense for one job at a time.
+        let bar = devices.len() == 1 && std::io::stderr().is_terminal();
+        let units = schedule::units(&req.seeds);
+        let finished = schedule::run(&units, devices, control, |unit, device| {
+            let mut worker = Worker {
+                req,
+                device,
+                control,
+                phases: &phases,
+                progress: if bar {
+                    Progress::new()
+                } else {
+                    Progress::quiet()
+                },
+            };
+            run_unit(&mut worker, unit)
+        })?;
+        if !finished {
+            return Ok(None);
         }
     } else if !settings_path(&req.out).exists() {
         bail!("{}: no experiment here yet", req.out.display());
     }
     let rows = report::collect(&req.out, &req.seeds, &req.plan)?;
     let timings = read_timings(&req.out);
-    let md = report::markdown(req, &device.description, &rows, &timings);
+    let names: Vec<&str> = devices.iter().map(|d| d.description.as_str()).collect();
+    let md = report::markdown(req, &names.join("; "), &rows, &timings);
     write_atomic(&req.out.join("report.md"), md.as_bytes())?;
     write_atomic(&req.out.join("report.csv"), report::csv(&rows).as_bytes())?;
     let title = format!(
@@ -320,50 +364,41 @@ pub fn run_experiment(
     Ok(Some(req.out.join("report.md")))
 }
 
-/// The eight phases of one seed; false when one was interrupted.
-fn run_seed(
-    req: &ExperimentRequest,
-    seed: u64,
-    device: &SelectedDevice,
-    control: &Control,
-    phases: &mut Phases,
-) -> Result<bool> {
-    for method in [Method::Darts, Method::FixedAlpha] {
-        if !search_phase(req, seed, method, device, control, phases)? {
-            return Ok(false);
+/// The phases of one unit, in order; false when one was interrupted.
+fn run_unit(w: &mut Worker, unit: Unit) -> Result<bool> {
+    match unit {
+        Unit::Search { seed, method } => {
+            if !search_phase(w, seed, method)? {
+                return Ok(false);
+            }
+            for arm in Arm::ALL.into_iter().filter(|a| a.search_method() == method) {
+                if !select_phase(w, seed, arm)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
         }
+        Unit::Train { seed, arm } => train_phase(w, seed, arm),
     }
-    for arm in Arm::ALL {
-        if !select_phase(req, seed, arm, device, control, phases)? {
-            return Ok(false);
-        }
-    }
-    for arm in Arm::ALL {
-        if !train_phase(req, seed, arm, device, control, phases)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// Runs a phase's job, timing it; false when it was interrupted.
 fn timed<T>(
-    req: &ExperimentRequest,
+    w: &mut Worker,
     key: &str,
     what: &str,
-    phases: &mut Phases,
     job: impl FnOnce(&mut dyn FnMut(&Event)) -> Result<End<T>>,
     detail: impl FnOnce(&T) -> String,
 ) -> Result<bool> {
-    phases.begin(what);
+    let n = w.phases.begin(what, w.device);
     let clock = Stopwatch::start();
-    let inner = &mut *phases.inner;
-    let end = job(&mut |e| inner.on_event(e));
+    let progress = &mut w.progress;
+    let end = job(&mut |e| progress.on_event(e));
     let secs = clock.read();
-    add_timing(&req.out, key, secs)?;
-    match end? {
+    w.phases.add_timing(&w.req.out, key, secs)?;
+    match end.with_context(|| format!("{what} on {}", w.device.description))? {
         End::Finished(t) => {
-            phases.end(what, secs, &detail(&t));
+            w.phases.end(n, what, secs, &detail(&t));
             Ok(true)
         }
         End::Interrupted { .. } => Ok(false),
@@ -373,19 +408,13 @@ fn timed<T>(
     }
 }
 
-fn search_phase(
-    req: &ExperimentRequest,
-    seed: u64,
-    method: Method,
-    device: &SelectedDevice,
-    control: &Control,
-    phases: &mut Phases,
-) -> Result<bool> {
+fn search_phase(w: &mut Worker, seed: u64, method: Method) -> Result<bool> {
+    let (req, device, control) = (w.req, w.device, w.control);
     let dir = search_dir(&req.out, seed, method);
     let what = format!("seed {seed}: search {} ({})", method, req.plan.space);
     let reader = RunReader::local(&dir);
     if reader.is_finished() {
-        phases.skip(&what, "");
+        w.phases.skip(&what, "");
         return Ok(true);
     }
     let start = if reader.is_run() {
@@ -400,24 +429,18 @@ fn search_phase(
     };
     let key = format!("seed{seed}/search-{method}");
     let run = |sink: &mut dyn FnMut(&Event)| run_search(start, device, sink, control);
-    timed(req, &key, &what, phases, run, |_| String::new())
+    timed(w, &key, &what, run, |_| String::new())
 }
 
-fn select_phase(
-    req: &ExperimentRequest,
-    seed: u64,
-    arm: Arm,
-    device: &SelectedDevice,
-    control: &Control,
-    phases: &mut Phases,
-) -> Result<bool> {
+fn select_phase(w: &mut Worker, seed: u64, arm: Arm) -> Result<bool> {
+    let (req, device, control) = (w.req, w.device, w.control);
     let dir = search_dir(&req.out, seed, arm.search_method());
     let what = format!("seed {seed}: select {}", arm.name());
     if RunReader::local(&dir)
         .finished_selection(arm.selection_label())
         .is_some()
     {
-        phases.skip(&what, "");
+        w.phases.skip(&what, "");
         return Ok(true);
     }
     let sreq = SelectRequest {
@@ -427,7 +450,7 @@ fn select_phase(
     };
     let key = format!("seed{seed}/select-{}", arm.name());
     let run = |sink: &mut dyn FnMut(&Event)| run_select(&sreq, device, sink, control);
-    timed(req, &key, &what, phases, run, |o| {
+    timed(w, &key, &what, run, |o| {
         format!(
             ": {} (supernet accuracy after discretisation {})",
             o.record.genotype.as_deref().unwrap_or("-"),
@@ -436,19 +459,14 @@ fn select_phase(
     })
 }
 
-fn train_phase(
-    req: &ExperimentRequest,
-    seed: u64,
-    arm: Arm,
-    device: &SelectedDevice,
-    control: &Control,
-    phases: &mut Phases,
-) -> Result<bool> {
+fn train_phase(w: &mut Worker, seed: u64, arm: Arm) -> Result<bool> {
+    let (req, device, control) = (w.req, w.device, w.control);
     let dir = train_dir(&req.out, seed, arm);
     let what = format!("seed {seed}: retrain {}", arm.name());
     let reader = RunReader::local(&dir);
     if let Some(r) = reader.result() {
-        phases.skip(&what, &format!(" (test {:.2}%)", 100.0 * r.final_test_acc));
+        w.phases
+            .skip(&what, &format!(" (test {:.2}%)", 100.0 * r.final_test_acc));
         return Ok(true);
     }
     let source = search_dir(&req.out, seed, arm.search_method());
@@ -471,7 +489,7 @@ fn train_phase(
     };
     let key = format!("seed{seed}/train-{}", arm.name());
     let run = |sink: &mut dyn FnMut(&Event)| run_train(start, device, sink, control);
-    timed(req, &key, &what, phases, run, |r| {
+    timed(w, &key, &what, run, |r| {
         format!(
             " (test {:.2}%, best {:.2}%)",
             100.0 * r.final_test_acc,

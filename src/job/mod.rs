@@ -166,12 +166,23 @@ impl<T: 'static> Job<T> {
     /// and returns its end once it has one. Events it emitted wait in [`Job::take_events`].
     pub fn step(&mut self) -> Option<Result<End<T>>> {
         let body = self.body.as_mut()?;
-        match body.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Pending => None,
-            Poll::Ready(end) => {
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            body.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+        }));
+        match polled {
+            Ok(Poll::Pending) => None,
+            Ok(Poll::Ready(end)) => {
                 self.body = None;
                 Some(end)
             }
+            // A lost device ends the job with an error; any other panic is a bug and goes on.
+            Err(payload) => match payload.downcast::<read::DeviceLost>() {
+                Ok(lost) => {
+                    self.body = None;
+                    Some(Err(anyhow::Error::new(*lost)))
+                }
+                Err(other) => std::panic::resume_unwind(other),
+            },
         }
     }
 

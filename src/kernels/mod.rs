@@ -10,6 +10,8 @@ pub mod cpu;
 mod cube;
 mod ext;
 mod generic;
+#[cfg(feature = "remote")]
+pub mod remote;
 
 use burn::tensor::Tensor;
 

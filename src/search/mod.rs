@@ -46,6 +46,15 @@ pub enum SearchStart {
     Resume { dir: PathBuf },
 }
 
+impl SearchStart {
+    /// The run directory.
+    pub fn dir(&self) -> &std::path::Path {
+        match self {
+            SearchStart::New { dir, .. } | SearchStart::Resume { dir } => dir,
+        }
+    }
+}
+
 /// A search's settings, directory and data, and the checkpoint it continues from.
 struct Opened {
     cfg: SearchConfig,

@@ -20,7 +20,7 @@ use super::panels::cell::CellUi;
 use super::panels::curves;
 use super::panels::device::{DeviceAction, DeviceUi};
 use super::panels::perturb::PerturbUi;
-use super::panels::runs::{self, Compute, OpenRunRow, RunsAction, RunsUi};
+use super::panels::runs::{self, Compute, OpenRunRow, RemoteCompute, RunsAction, RunsUi};
 use super::panels::selection::{SelectionAction, SelectionUi, TableState};
 use super::record::{AlphaRange, RunRecord};
 use crate::device::{DeviceChoice, SelectedDevice};
@@ -98,6 +98,8 @@ pub enum ComputePref {
     Auto,
     Cpu,
     Gpu,
+    /// The remote device of [`StudioOptions::remote`].
+    Remote,
 }
 
 /// An operation to mask when the perturbation panel loads: (cell type, edge, op name).
@@ -122,6 +124,8 @@ pub struct StudioOptions {
     pub gpu_compute: Option<Result<SelectedDevice, String>>,
     /// The page around the studio, where there is one: uploads and downloads.
     pub host: Option<Arc<dyn Host>>,
+    /// A remote device, connected before the studio starts (`--compute remote:...`).
+    pub remote: Option<RemoteCompute>,
 }
 
 /// An open run and its latest reading.
@@ -149,6 +153,7 @@ pub struct StudioApp {
     heatmap: heatmap::Renderer,
     compute: Compute,
     cpu: SelectedDevice,
+    remote: Option<RemoteCompute>,
     table_path: Option<PathBuf>,
     table: TableState,
     table_rx: Option<Receiver<Result<Nb201Table, String>>>,
@@ -197,6 +202,8 @@ impl StudioApp {
             ComputePref::Cpu => Compute::Cpu,
             ComputePref::Gpu if shared_ok => Compute::SharedGpu,
             ComputePref::Gpu => Compute::Cpu,
+            ComputePref::Remote if opts.remote.is_some() => Compute::Remote,
+            ComputePref::Remote => Compute::Cpu,
             ComputePref::Auto => {
                 if gpu_device.is_some_and(|d| d.is_gpu) {
                     Compute::SharedGpu
@@ -235,6 +242,7 @@ impl StudioApp {
             heatmap,
             compute,
             cpu: cpu_device(),
+            remote: opts.remote.clone(),
             table: if table_path.is_some() {
                 TableState::Loading
             } else {
@@ -324,7 +332,8 @@ impl StudioApp {
 
     /// The device jobs and evaluations run on.
     pub fn compute_device(&self) -> SelectedDevice {
-        self.compute.device(self.gpu.as_ref(), &self.cpu)
+        self.compute
+            .device(self.gpu.as_ref(), &self.cpu, self.remote.as_ref())
     }
 
     fn wake(&self) -> impl Fn() + Send + Sync + 'static {
@@ -530,10 +539,13 @@ impl StudioApp {
             Panel::Runs => self.runs_panel(ui),
             Panel::Device => {
                 let wake = self.wake();
-                if let Some(DeviceAction::Compute(c)) =
-                    self.device_ui
-                        .ui(ui, self.gpu.as_ref(), &self.cpu, self.compute, wake)
-                {
+                if let Some(DeviceAction::Compute(c)) = self.device_ui.ui(
+                    ui,
+                    self.gpu.as_ref(),
+                    (&self.cpu, self.remote.as_ref()),
+                    self.compute,
+                    wake,
+                ) {
                     self.compute = c;
                 }
             }
@@ -630,6 +642,7 @@ impl StudioApp {
             open: &rows,
             jobs: &self.jobs,
             gpu_available: gpu_desc.as_deref(),
+            remote: self.remote.as_ref().map(|r| r.device.description.as_str()),
             uploads: self.host.is_some(),
             table: &self.table,
         };
@@ -655,7 +668,11 @@ impl StudioApp {
                         r.compare = !r.compare;
                     }
                 }
-                RunsAction::StartSearch => match self.runs_ui.form.resolve(self.compute) {
+                RunsAction::StartSearch => match self
+                    .runs_ui
+                    .form
+                    .resolve(self.compute, self.remote.as_ref())
+                {
                     Ok((config, dir)) => {
                         if RunReader::new(self.files.as_ref(), &dir).is_run() {
                             self.runs_ui.form.error = Some(format!(
@@ -731,7 +748,7 @@ impl StudioApp {
 }
 
 fn cpu_device() -> SelectedDevice {
-    crate::device::select(DeviceChoice::Cpu).unwrap_or_else(|_| SelectedDevice {
+    crate::device::select(&DeviceChoice::Cpu).unwrap_or_else(|_| SelectedDevice {
         device: burn::tensor::Device::flex(),
         description: "cpu (flex backend)".into(),
         is_gpu: false,

@@ -204,6 +204,15 @@ pub enum TrainStart {
     Resume { dir: PathBuf },
 }
 
+impl TrainStart {
+    /// The run directory.
+    pub fn dir(&self) -> &std::path::Path {
+        match self {
+            TrainStart::New { dir, .. } | TrainStart::Resume { dir } => dir,
+        }
+    }
+}
+
 fn new_sgd(cfg: &TrainConfig) -> Sgd {
     Sgd::new(cfg.optim.momentum, cfg.optim.weight_decay).with_nesterov(cfg.optim.nesterov)
 }

@@ -44,7 +44,7 @@ pub fn tiny_nb201_run() -> &'static std::path::Path {
         let mut cfg = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny);
         cfg.epochs = 2;
         cfg.data.train_images = Some(1000);
-        let device = select(DeviceChoice::Cpu).unwrap();
+        let device = select(&DeviceChoice::Cpu).unwrap();
         let control = Control::new();
         let start = SearchStart::New {
             config: Box::new(cfg),

@@ -32,8 +32,8 @@ fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
         report_only: false,
         command: "darts-pt experiment pt-vs-magnitude --space nb201 --seeds 5 --preset tiny".into(),
     };
-    let device = select(DeviceChoice::Cpu).unwrap();
-    let report = run_experiment(&req, &device, &Control::new())
+    let device = select(&DeviceChoice::Cpu).unwrap();
+    let report = run_experiment(&req, std::slice::from_ref(&device), &Control::new())
         .unwrap()
         .expect("not interrupted");
     assert_eq!(report, out.join("report.md"));
@@ -77,7 +77,7 @@ fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
     // Re-running the same command runs nothing again.
     let before =
         std::fs::read_to_string(train_dir(&out, 5, Arm::Pt).join("metrics.jsonl")).unwrap();
-    run_experiment(&req, &device, &Control::new())
+    run_experiment(&req, std::slice::from_ref(&device), &Control::new())
         .unwrap()
         .unwrap();
     assert_eq!(read_timings(&out), timings);
@@ -87,7 +87,7 @@ fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
     // Other settings in the same directory are refused, naming it.
     let mut other = req.clone();
     other.plan.train.epochs += 1;
-    let err = run_experiment(&other, &device, &Control::new())
+    let err = run_experiment(&other, std::slice::from_ref(&device), &Control::new())
         .unwrap_err()
         .to_string();
     assert!(
@@ -217,10 +217,14 @@ fn small_experiment(out: &std::path::Path) -> ExperimentRequest {
 #[test]
 fn an_experiment_killed_in_every_phase_completes_to_the_same_report() {
     if let Some(dir) = std::env::var_os(EXPERIMENT_DIR) {
-        let device = select(DeviceChoice::Cpu).unwrap();
-        run_experiment(&small_experiment(dir.as_ref()), &device, &Control::new())
-            .unwrap()
-            .unwrap();
+        let device = select(&DeviceChoice::Cpu).unwrap();
+        run_experiment(
+            &small_experiment(dir.as_ref()),
+            std::slice::from_ref(&device),
+            &Control::new(),
+        )
+        .unwrap()
+        .unwrap();
         std::process::exit(0);
     }
     use std::time::{Duration, Instant};

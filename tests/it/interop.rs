@@ -144,7 +144,7 @@ fn imported_supernets_compute_the_official_logits_in_both_batchnorm_modes() {
 #[test]
 fn magnitude_selection_gives_the_official_genotype() {
     let tmp = tempfile::tempdir().unwrap();
-    let device = select(DeviceChoice::Cpu).unwrap();
+    let device = select(&DeviceChoice::Cpu).unwrap();
     for (name, space) in FIXTURES {
         let run = import(name, space, tmp.path());
         run_select(

@@ -9,6 +9,7 @@ mod interop;
 mod layering;
 mod networks;
 mod pt;
+mod remote;
 mod search;
 mod selection;
 mod studio;

@@ -56,7 +56,7 @@ fn scoring(batch_size: usize, augment: Option<(&Augment, u64)>) -> PassSetup<'_>
 }
 
 fn cpu_device() -> SelectedDevice {
-    select(DeviceChoice::Cpu).expect("the cpu device")
+    select(&DeviceChoice::Cpu).expect("the cpu device")
 }
 
 /// Index of the first minimum (strict `<`), written out independently of the library.

@@ -39,7 +39,7 @@ use crate::common::{
 };
 
 fn cpu_device() -> SelectedDevice {
-    select(DeviceChoice::Cpu).unwrap()
+    select(&DeviceChoice::Cpu).unwrap()
 }
 
 fn epoch_lines(run: &Path) -> Vec<MetricsRecord> {

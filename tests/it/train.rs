@@ -36,7 +36,7 @@ const NB201_CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip
 const S2_CELL: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('sep_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 2), ('sep_conv_3x3', 1), ('skip_connect', 2), ('sep_conv_3x3', 0), ('skip_connect', 2), ('sep_conv_3x3', 0)], reduce_concat=[2, 3, 4, 5])";
 
 fn cpu_device() -> SelectedDevice {
-    select(DeviceChoice::Cpu).unwrap()
+    select(&DeviceChoice::Cpu).unwrap()
 }
 
 fn tiny(space: SpaceId, genotype: &str) -> TrainConfig {

@@ -35,7 +35,7 @@ fn forward_backward(net: &Supernet, x: Vec<f32>, shape: [usize; 4]) -> (Vec<f32>
     ignore = "needs a Vulkan driver (mesa-vulkan-drivers: lavapipe)"
 )]
 fn supernet_forward_and_backward_on_wgpu_match_flex() {
-    let gpu = select(DeviceChoice::Wgpu)
+    let gpu = select(&DeviceChoice::Wgpu)
         .expect("no wgpu adapter: install a Vulkan driver (mesa-vulkan-drivers gives lavapipe)");
     let config = SupernetConfig {
         space: SpaceId::Nb201,

@@ -37,7 +37,7 @@ const FORWARD_TOL: f32 = 1e-4;
 const GRAD_TOL: f32 = 1e-3;
 
 fn gpu() -> Device {
-    select(DeviceChoice::Wgpu)
+    select(&DeviceChoice::Wgpu)
         .expect("no wgpu adapter: install a Vulkan driver (mesa-vulkan-drivers gives lavapipe)")
         .device
 }
@@ -406,7 +406,7 @@ fn tiny_search_then_pt_runs_end_to_end_on_wgpu() {
     cfg.data.train_images = Some(64);
     cfg.batch_size = 16;
     cfg.eval_each_epoch = false;
-    let device = select(DeviceChoice::Wgpu).expect("a wgpu adapter");
+    let device = select(&DeviceChoice::Wgpu).expect("a wgpu adapter");
     let control = Control::new();
     let start = SearchStart::New {
         config: Box::new(cfg),

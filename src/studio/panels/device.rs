@@ -9,7 +9,7 @@ use egui::Ui;
 use crate::device::SelectedDevice;
 use crate::studio::gpu::GpuInfo;
 use crate::studio::jobs::{catch_async, lock, spawn_task};
-use crate::studio::panels::runs::Compute;
+use crate::studio::panels::runs::{Compute, RemoteCompute};
 
 /// The outcome of the device check, shared with its worker.
 type CheckSlot = Arc<Mutex<Option<Result<String, String>>>>;
@@ -39,7 +39,7 @@ impl DeviceUi {
         &mut self,
         ui: &mut Ui,
         gpu: Option<&GpuInfo>,
-        cpu: &SelectedDevice,
+        (cpu, remote): (&SelectedDevice, Option<&RemoteCompute>),
         compute: Compute,
         wake: impl Fn() + Send + 'static,
     ) -> Option<DeviceAction> {
@@ -105,6 +105,9 @@ impl DeviceUi {
             ui.add_enabled_ui(gpu_ok, |ui| {
                 ui.radio_value(&mut chosen, Compute::SharedGpu, words.gpu);
             });
+            if let Some(r) = remote {
+                ui.radio_value(&mut chosen, Compute::Remote, &r.device.description);
+            }
         });
         ui.weak(
             "Software adapters (lavapipe, llvmpipe) are far slower than the flex CPU backend; \
@@ -121,7 +124,7 @@ impl DeviceUi {
         {
             let slot: CheckSlot = Arc::new(Mutex::new(None));
             let s = slot.clone();
-            let device = chosen.device(gpu, cpu);
+            let device = chosen.device(gpu, cpu, remote);
             let cpu = cpu.clone();
             spawn_task("darts-pt device check", move || async move {
                 let r = catch_async(matmul_check(&device, &cpu)).await;

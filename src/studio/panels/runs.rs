@@ -28,14 +28,29 @@ pub enum Compute {
     Cpu,
     /// burn on the window's own wgpu device.
     SharedGpu,
+    /// The remote device the studio was started with (`--compute remote:ws://HOST:PORT`).
+    Remote,
+}
+
+/// A remote device the studio computes on when asked: how a run records it, and the device.
+#[derive(Clone, Debug)]
+pub struct RemoteCompute {
+    pub choice: DeviceChoice,
+    pub device: SelectedDevice,
 }
 
 impl Compute {
     /// The device this choice computes on: the window's device when it is chosen and burn is
-    /// registered on it, else `cpu`.
-    pub fn device(self, gpu: Option<&GpuInfo>, cpu: &SelectedDevice) -> SelectedDevice {
-        match (self, gpu.map(|g| &g.burn)) {
-            (Compute::SharedGpu, Some(Ok(d))) => d.clone(),
+    /// registered on it, the remote one when there is one, else `cpu`.
+    pub fn device(
+        self,
+        gpu: Option<&GpuInfo>,
+        cpu: &SelectedDevice,
+        remote: Option<&RemoteCompute>,
+    ) -> SelectedDevice {
+        match (self, gpu.map(|g| &g.burn), remote) {
+            (Compute::SharedGpu, Some(Ok(d)), _) => d.clone(),
+            (Compute::Remote, _, Some(r)) => r.device.clone(),
             _ => cpu.clone(),
         }
     }
@@ -99,7 +114,11 @@ impl SearchForm {
     }
 
     /// The settings this form gives, as flags would.
-    pub fn flags(&self, compute: Compute) -> Result<SearchFlags, String> {
+    pub fn flags(
+        &self,
+        compute: Compute,
+        remote: Option<&RemoteCompute>,
+    ) -> Result<SearchFlags, String> {
         let run = RunFlags {
             space: Some(self.space),
             preset: Some(self.preset),
@@ -110,9 +129,10 @@ impl SearchForm {
             },
             epochs: opt_num(&self.epochs, "epochs")?,
             seed: opt_num(&self.seed, "seed")?,
-            device: Some(match compute {
-                Compute::Cpu => DeviceChoice::Cpu,
-                Compute::SharedGpu => DeviceChoice::Wgpu,
+            device: Some(match (compute, remote) {
+                (Compute::SharedGpu, _) => DeviceChoice::Wgpu,
+                (Compute::Remote, Some(r)) => r.choice.clone(),
+                _ => DeviceChoice::Cpu,
             }),
             ..RunFlags::default()
         };
@@ -125,13 +145,17 @@ impl SearchForm {
 
     /// The configuration and directory of the search, exactly as `darts-pt search` resolves
     /// the same flags.
-    pub fn resolve(&self, compute: Compute) -> Result<(SearchConfig, PathBuf), String> {
+    pub fn resolve(
+        &self,
+        compute: Compute,
+        remote: Option<&RemoteCompute>,
+    ) -> Result<(SearchConfig, PathBuf), String> {
         let out = self.out.trim();
         if out.is_empty() {
             return Err("give an output directory".into());
         }
-        let cfg =
-            SearchConfig::resolve(None, &self.flags(compute)?).map_err(|e| format!("{e:#}"))?;
+        let cfg = SearchConfig::resolve(None, &self.flags(compute, remote)?)
+            .map_err(|e| format!("{e:#}"))?;
         Ok((cfg, PathBuf::from(out)))
     }
 }
@@ -196,6 +220,8 @@ pub struct RunsView<'a> {
     pub open: &'a [OpenRunRow<'a>],
     pub jobs: &'a [Job],
     pub gpu_available: Option<&'a str>,
+    /// The remote device the studio was started with, if any.
+    pub remote: Option<&'a str>,
     /// A page hosts the studio: runs and the NB201 table come from the user's files, and runs
     /// leave as zip downloads.
     pub uploads: bool,
@@ -215,6 +241,7 @@ pub fn ui(
         open,
         jobs,
         gpu_available,
+        remote,
         uploads,
         table,
     } = view;
@@ -322,7 +349,7 @@ pub fn ui(
             ui,
             &mut state.form,
             compute,
-            gpu_available,
+            (gpu_available, remote),
             busy,
             &mut actions,
         );
@@ -428,7 +455,7 @@ fn search_form(
     ui: &mut Ui,
     f: &mut SearchForm,
     compute: &mut Compute,
-    gpu: Option<&str>,
+    (gpu, remote): (Option<&str>, Option<&str>),
     busy: bool,
     actions: &mut Vec<RunsAction>,
 ) {
@@ -499,6 +526,9 @@ fn search_form(
                     ui.radio_value(compute, Compute::SharedGpu, SHARED_GPU)
                         .on_hover_text(gpu.unwrap_or("burn could not compute on this GPU"));
                 });
+                if let Some(r) = remote {
+                    ui.radio_value(compute, Compute::Remote, r);
+                }
             });
             ui.end_row();
         });
@@ -584,7 +614,7 @@ mod tests {
             train_images: "300".into(),
             ..Default::default()
         };
-        let (cfg, out) = f.resolve(Compute::Cpu).unwrap();
+        let (cfg, out) = f.resolve(Compute::Cpu, None).unwrap();
         assert_eq!(out, PathBuf::from("darts-pt-runs/nb201-darts-tiny"));
         let mut expect = SearchConfig::preset(SpaceId::Nb201, Method::Darts, Preset::Tiny);
         expect.epochs = 2;
@@ -594,6 +624,27 @@ mod tests {
         expect.device = DeviceChoice::Cpu;
         assert_eq!(cfg, expect);
         f.epochs = "two".into();
-        assert!(f.resolve(Compute::Cpu).unwrap_err().contains("epochs"));
+        assert!(
+            f.resolve(Compute::Cpu, None)
+                .unwrap_err()
+                .contains("epochs")
+        );
+    }
+
+    #[test]
+    fn a_search_started_on_the_remote_device_records_it() {
+        let f = SearchForm::default();
+        let remote = RemoteCompute {
+            choice: "remote:ws://gpu:3000".parse().unwrap(),
+            device: SelectedDevice {
+                device: crate::device::Device::flex(),
+                description: "remote ws://gpu:3000".into(),
+                is_gpu: false,
+            },
+        };
+        let (cfg, _) = f.resolve(Compute::Remote, Some(&remote)).unwrap();
+        assert_eq!(cfg.device.to_string(), "remote:ws://gpu:3000");
+        let (cfg, _) = f.resolve(Compute::Remote, None).unwrap();
+        assert_eq!(cfg.device, DeviceChoice::Cpu);
     }
 }
