@@ -113,7 +113,17 @@ pub fn run(cmd: &ExperimentCommand) -> Result<()> {
         command,
     };
     let control = ctrl_c_control();
-    match run_experiment(&req, &devices, &control)? {
+    let end = run_experiment(&req, &devices, &control).map_err(|e| {
+        if e.is::<crate::job::read::DeviceLost>() {
+            e.context(
+                "a device stopped answering; every finished phase and every checkpoint is kept: \
+                 run the same command again (with --device or --devices that work) to continue",
+            )
+        } else {
+            e
+        }
+    })?;
+    match end {
         Some(path) => {
             println!("{}", std::fs::read_to_string(&path).unwrap_or_default());
             println!("report: {}", path.display());

@@ -4,7 +4,8 @@
 //! DARTS supernet a cell by alpha's magnitude and a cell by PT, from the fixed-alpha supernet a
 //! cell by PT (the paper's Table 3 columns); then each cell retrained from scratch with the same
 //! budget and tested. Every search, selection and training is its own run directory under
-//! `--out`, so re-running the command skips what is finished and resumes what is not.
+//! `--out`, so re-running the command skips what is finished and resumes what is not. Given
+//! several devices, [`schedule`] runs independent parts side by side, one per device.
 //!
 //! ```text
 //! OUT/
@@ -351,7 +352,12 @@ pub fn run_experiment(
     let rows = report::collect(&req.out, &req.seeds, &req.plan)?;
     let timings = read_timings(&req.out);
     let names: Vec<&str> = devices.iter().map(|d| d.description.as_str()).collect();
-    let md = report::markdown(req, &names.join("; "), &rows, &timings);
+    let mut md = report::markdown(req, &names.join("; "), &rows, &timings);
+    if devices.len() > 1 {
+        md += "\nThe phases ran side by side on these devices: their wall-clock times add up to \
+               more than the experiment took, and a phase's CPU seconds count this whole process \
+               (none of a remote device's work).\n";
+    }
     write_atomic(&req.out.join("report.md"), md.as_bytes())?;
     write_atomic(&req.out.join("report.csv"), report::csv(&rows).as_bytes())?;
     let title = format!(

@@ -34,7 +34,15 @@ pub fn device_lost(reason: impl fmt::Display) -> ! {
             }
         }));
     });
-    std::panic::panic_any(DeviceLost(reason.to_string()))
+    // burn's execution errors span several lines; one line reads better after "error:".
+    let reason: Vec<String> = reason
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    std::panic::panic_any(DeviceLost(reason.join(" ")))
 }
 
 /// The values of a 1-D float tensor.

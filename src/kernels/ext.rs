@@ -32,6 +32,8 @@ fn conv_options(stride: usize, pad: usize, dil: usize, groups: usize) -> ConvOpt
 /// With the `fusion` feature, wgpu's backend is burn's fusion wrapper around the CubeCL backend:
 /// convolutions and pooling keep burn's operations (so fusion sees them), and the BatchNorm and
 /// linear-combination kernels run as opaque operations whose output shape is declared here.
+/// On a remote device (feature `remote`) each kernel is one custom operation that the server
+/// runs with its own backend's kernels (`kernels::remote`).
 #[backend_extension(Flex, Cube, Autodiff, Fusion: cfg(feature = "fusion"), Remote: cfg(feature = "remote"))]
 pub trait DartsKernels: Backend {
     /// 2-D convolution without bias, square kernel, symmetric padding.

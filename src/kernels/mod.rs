@@ -4,7 +4,8 @@
 //! On the flex CPU backend, convolutions, pooling and BatchNorm run the kernels of [`cpu`]
 //! (with their own backward passes); on wgpu, BatchNorm and the linear combinations of
 //! optimiser steps run the CubeCL kernels of `cube`; everything else is burn's own operations
-//! (fused by burn where the `fusion` feature is on).
+//! (fused by burn where the `fusion` feature is on). On a remote device the kernels travel to
+//! the server as custom operations (`remote`).
 
 pub mod cpu;
 mod cube;

@@ -367,6 +367,40 @@ fn run<B: BackendIr + DartsKernels>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::DType;
+    use burn_ir::TensorId;
+
+    fn tensor(id: u64, dims: &[usize]) -> TensorIr {
+        TensorIr::uninit(TensorId::new(id), Shape::from(dims.to_vec()), DType::F32)
+    }
+
+    fn serve_one(ir: CustomOpIr) {
+        let mut handles = HandleContainer::<<Flex as BackendIr>::Handle>::new();
+        run::<Flex>(Op::Conv, &mut handles, &ir);
+    }
+
+    #[test]
+    #[should_panic(expected = "malformed darts-pt/conv2d from a client: wrong number")]
+    fn a_request_with_missing_arguments_is_refused_before_any_tensor_is_touched() {
+        serve_one(CustomOpIr::with_scalars(
+            Op::Conv.id(),
+            &[tensor(1, &[1, 1, 4, 4])],
+            &[tensor(2, &[1, 1, 4, 4])],
+            uints([1, 0, 1, 1]),
+        ));
+    }
+
+    #[test]
+    #[should_panic(expected = "malformed darts-pt/conv2d from a client: tensors of the wrong rank")]
+    fn a_request_with_tensors_of_the_wrong_rank_is_refused() {
+        let (x, w) = (tensor(1, &[16]), tensor(2, &[1, 1, 3, 3]));
+        serve_one(CustomOpIr::with_scalars(
+            Op::Conv.id(),
+            &[x, w],
+            &[tensor(3, &[1, 1, 4, 4])],
+            uints([1, 1, 1, 1]),
+        ));
+    }
 
     #[test]
     fn every_operation_has_its_own_name() {

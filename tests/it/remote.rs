@@ -250,6 +250,37 @@ fn a_client_with_a_wrong_or_no_token_is_refused_on_both_sides() {
     not(feature = "remote"),
     ignore = "needs the remote feature: cargo test --features remote"
 )]
+fn garbage_on_the_port_leaves_the_server_serving() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), "junk");
+    let addr = server.url.trim_start_matches("ws://").to_string();
+    let junk: [&[u8]; 3] = [
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x00\xff",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        &[0xff; 4096],
+    ];
+    for bytes in junk {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let _ = s.write_all(bytes);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server died"
+    );
+    let token = token_file(dir.path(), "junk");
+    let out = dir.path().join("run");
+    let o = run(&search_args(&out, &server.device(), Some(&token), 1));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(server.kill().contains("token accepted"));
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "remote"),
+    ignore = "needs the remote feature: cargo test --features remote"
+)]
 fn two_clients_on_one_server_each_finish() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), "two");
