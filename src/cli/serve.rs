@@ -10,6 +10,16 @@ use crate::remote::read_token;
 use crate::remote::serve::{ServeRequest, serve};
 
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("device", |a| a.help(
+        "The device of this machine to serve: auto, cpu (flex backend), or wgpu / vulkan / \
+         metal / dx12 (burn's wgpu backend)"
+    )),
+    mut_arg("token_file", |a| a.help(
+        "A file holding the token clients must present (without it a random token is \
+         generated and printed)"
+    ))
+)]
 pub struct ServeArgs {
     /// The port to listen on (0: any free port, printed).
     #[arg(long, default_value_t = 3000)]
@@ -19,8 +29,7 @@ pub struct ServeArgs {
     /// over plaintext WebSocket.
     #[arg(long, default_value = "127.0.0.1")]
     pub listen: IpAddr,
-    /// The local device to serve (`--device`), and with `--token-file` the file holding the
-    /// token clients must present (without it a random token is generated and printed).
+    /// `--device` and `--token-file`, with the meanings above.
     #[command(flatten)]
     pub device: DeviceArgs,
 }
