@@ -170,11 +170,18 @@ impl DeviceArgs {
 /// After a device stopped answering mid-job (a remote server gone): the run keeps its last
 /// checkpoint, and `resume` is the command that continues it, on any device.
 pub fn on_device_lost(e: anyhow::Error, device: &SelectedDevice, resume: &str) -> anyhow::Error {
-    if e.is::<crate::job::read::DeviceLost>() {
-        e.context(format!(
+    if_device_lost(e, || {
+        format!(
             "lost {}; the run keeps its last checkpoint: continue it on any device with `{resume}`",
             device.description
-        ))
+        )
+    })
+}
+
+/// `e` with `advice` in front when a device stopped answering; any other error as it is.
+pub fn if_device_lost(e: anyhow::Error, advice: impl FnOnce() -> String) -> anyhow::Error {
+    if e.is::<crate::job::read::DeviceLost>() {
+        e.context(advice())
     } else {
         e
     }

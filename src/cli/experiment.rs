@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, parse};
+use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, if_device_lost, parse};
 use crate::config::{DataConfig, Preset};
 use crate::device::DeviceChoice;
 use crate::experiment::{ExperimentRequest, Plan, run_experiment};
@@ -114,14 +114,11 @@ pub fn run(cmd: &ExperimentCommand) -> Result<()> {
     };
     let control = ctrl_c_control();
     let end = run_experiment(&req, &devices, &control).map_err(|e| {
-        if e.is::<crate::job::read::DeviceLost>() {
-            e.context(
-                "a device stopped answering; every finished phase and every checkpoint is kept: \
-                 run the same command again (with --device or --devices that work) to continue",
-            )
-        } else {
-            e
-        }
+        if_device_lost(e, || {
+            "a device stopped answering; every finished phase and every checkpoint is kept: \
+             run the same command again (with --device or --devices that work) to continue"
+                .into()
+        })
     })?;
     match end {
         Some(path) => {

@@ -317,11 +317,12 @@ fn run<B: BackendIr + DartsKernels>(
         malformed(op, "wrong number of tensors or arguments");
     }
     let rank = |i: usize| ir.inputs[i].shape.num_dims();
+    // Convolution and pooling take only 4-D tensors; BatchNorm a 4-D input and per-channel
+    // vectors; a linear combination tensors of any one shape.
     let four_d = match op {
-        Op::Conv | Op::ConvDx | Op::ConvDw => (0..n_in).all(|i| rank(i) == 4),
-        Op::Pool | Op::PoolDx | Op::BatchStats => (0..n_in).all(|i| rank(i) == 4),
         Op::BatchNorm | Op::BatchNormDx | Op::BatchNormDparams => rank(0) == 4,
         Op::LinearCombination => true,
+        _ => (0..n_in).all(|i| rank(i) == 4),
     };
     if !four_d {
         malformed(op, "tensors of the wrong rank");
