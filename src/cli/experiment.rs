@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::args::{DataArgs, DeviceArgs, INTERRUPTED, ctrl_c_control, if_device_lost, parse};
-use crate::config::{DataConfig, Preset};
+use crate::config::{DataConfig, Method, Preset};
 use crate::device::DeviceChoice;
 use crate::experiment::{ExperimentRequest, Plan, run_experiment};
 use crate::space::SpaceId;
@@ -15,11 +15,14 @@ use crate::space::SpaceId;
 pub enum ExperimentCommand {
     /// For each seed: search a supernet with DARTS (first order) and with fixed alpha, derive
     /// cells by magnitude and by PT from the same DARTS supernet and by PT from the fixed-alpha
-    /// one, retrain every cell from scratch with the same budget, and report.
+    /// one, retrain every cell from scratch with the same budget, and report (with each normal
+    /// cell's skip connections, the paper's measure of collapse). --methods adds SDARTS-RS
+    /// (+magnitude, +PT) and SGAS (SGAS, SGAS+PT).
     ///
     /// Examples:
     ///   darts-pt experiment pt-vs-magnitude --space nb201 --seeds 0,1,2 --out runs/exp
     ///   darts-pt experiment pt-vs-magnitude --space s3 --seeds 0 --preset tiny --out runs/t
+    ///   darts-pt experiment pt-vs-magnitude --space s2 --methods darts,sdarts-rs,sgas,fixed-alpha --out runs/s2
     ///   darts-pt experiment pt-vs-magnitude --space nb201 --seeds 0,1,2 --out runs/exp --report-only
     ///   darts-pt experiment pt-vs-magnitude --space s2 --devices cpu,remote:ws://127.0.0.1:3000 --out runs/s2
     ///
@@ -34,9 +37,15 @@ pub enum ExperimentCommand {
 
 #[derive(Args, Debug)]
 pub struct PtVsMagnitudeArgs {
-    /// Search space: nb201, s2 or s3 (any space works; these are the paper's).
+    /// Search space: nb201, s2, s3 or darts (the 7-op DARTS space); any space works.
     #[arg(long, value_parser = parse::<SpaceId>)]
     pub space: SpaceId,
+    /// The search methods compared, comma-separated: darts (its cell by magnitude and by
+    /// PT), sdarts-rs (by magnitude and by PT, PT's tuning keeping the perturbation), sgas
+    /// (SGAS's own cell, and SGAS+PT's: a second search where PT chooses the operation at each
+    /// of SGAS's decisions) and fixed-alpha (PT on a supernet whose alpha never trains).
+    #[arg(long, default_value = "darts,fixed-alpha", value_delimiter = ',', value_parser = parse::<Method>)]
+    pub methods: Vec<Method>,
     /// Comma-separated seeds, one search + selection + retraining round each.
     #[arg(long, default_value = "0,1,2", value_delimiter = ',')]
     pub seeds: Vec<u64>,
@@ -82,11 +91,13 @@ pub fn run(cmd: &ExperimentCommand) -> Result<()> {
         dataset: args.source.dataset.clone(),
         train_images: None,
     };
-    let plan = Plan::new(args.space, args.preset, data);
+    let plan = Plan::new(args.space, args.preset, data, &args.methods)?;
     let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+    let methods: Vec<&str> = plan.methods.iter().map(|m| m.name()).collect();
     let mut command = format!(
-        "darts-pt experiment pt-vs-magnitude --space {} --seeds {} --preset {}",
+        "darts-pt experiment pt-vs-magnitude --space {} --methods {} --seeds {} --preset {}",
         args.space,
+        methods.join(","),
         seeds.join(","),
         args.preset
     );

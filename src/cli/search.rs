@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::args::{DeviceArgs, INTERRUPTED, RunArgs, ctrl_c_control, on_device_lost, parse};
 use crate::config::layers::SearchFlags;
-use crate::config::{Method, Preset, SearchConfig};
+use crate::config::{Method, Preset, SearchConfig, SgasOp};
 use crate::job::End;
 use crate::progress::Progress;
 use crate::run::RunReader;
@@ -34,12 +34,17 @@ pub struct SearchArgs {
     /// SGAS criterion: 1 (importance x certainty) or 2 (also x stability).
     #[arg(long)]
     pub sgas_criterion: Option<u8>,
+    /// SGAS: who chooses the operation on each edge SGAS decides: magnitude (SGAS's own, its
+    /// largest probability) or pt (SGAS+PT: the operation whose removal hurts the supernet's
+    /// held-out accuracy most, measured then and there; SGAS still chooses when and which edge).
+    #[arg(long, value_parser = parse::<SgasOp>)]
+    pub sgas_op: Option<SgasOp>,
     /// The run directory to create.
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
     /// Continue the run in this directory from its last checkpoint, with the settings it was
     /// started with (flags that would change them are refused).
-    #[arg(long, conflicts_with_all = ["space", "method", "preset", "config", "out", "sgas_criterion"])]
+    #[arg(long, conflicts_with_all = ["space", "method", "preset", "config", "out", "sgas_criterion", "sgas_op"])]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -52,6 +57,7 @@ impl SearchArgs {
             run: self.run.flags(self.space, self.preset, &self.device),
             method: self.method,
             sgas_criterion: self.sgas_criterion,
+            sgas_op: self.sgas_op,
         }
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Criterion, Method, Preset, PtConfig, SearchConfig, SgasConfig, TrainConfig};
+use super::{Criterion, Method, Preset, PtConfig, SearchConfig, SgasConfig, SgasOp, TrainConfig};
 use crate::device::DeviceChoice;
 use crate::space::SpaceId;
 
@@ -203,13 +203,15 @@ pub struct SearchFlags {
     pub run: RunFlags,
     pub method: Option<Method>,
     pub sgas_criterion: Option<u8>,
+    pub sgas_op: Option<SgasOp>,
 }
 
 impl SearchFlags {
     fn layer(&self) -> Layer {
         let mut l = self.run.layer();
         l.set("method", self.method)
-            .set("sgas.criterion", self.sgas_criterion);
+            .set("sgas.criterion", self.sgas_criterion)
+            .set("sgas.op_choice", self.sgas_op);
         l
     }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use layers::{DataFlags, Layer, PtFlags, RunFlags, SearchFlags};
 pub use presets::{Preset, Scale};
 pub use pt::{Criterion, PtConfig, SelectMethod};
-pub use search::{AlphaOptim, Method, SdartsConfig, SearchConfig, SgasConfig, WeightOptim};
+pub use search::{AlphaOptim, Method, SdartsConfig, SearchConfig, SgasConfig, SgasOp, WeightOptim};
 pub use train::{TrainConfig, TrainOptim};
 
 /// Where the training data comes from.

@@ -57,6 +57,7 @@ pub struct SupernetScale {
     /// Cells L (DARTS family) or cells per stage N (NB201).
     pub layers: usize,
     pub epochs: usize,
+    pub batch_size: usize,
     /// Only the first N training images (`None`: all).
     pub train_images: Option<usize>,
     /// A metrics line every this many steps (0: per epoch only).
@@ -94,7 +95,7 @@ pub struct Scale {
 const fn supernet(
     channels: usize,
     layers: usize,
-    epochs: usize,
+    (epochs, batch_size): (usize, usize),
     train_images: Option<usize>,
     log_every: usize,
 ) -> SupernetScale {
@@ -102,6 +103,7 @@ const fn supernet(
         channels,
         layers,
         epochs,
+        batch_size,
         train_images,
         log_every,
     }
@@ -140,34 +142,40 @@ const fn pt(proj_intv: usize, tune_epochs: Option<usize>) -> PtScale {
 pub const fn scale(preset: Preset, family: Family) -> Scale {
     match (preset, family) {
         (Preset::Paper, Family::Darts) => Scale {
-            search: supernet(16, 8, 50, None, 0),
+            search: supernet(16, 8, (50, 64), None, 0),
             pt: pt(5, None),
             train: network(36, 20, 600, 96, None, 0),
         },
         (Preset::Paper, Family::Nb201) => Scale {
-            search: supernet(16, 5, 100, None, 0),
+            search: supernet(16, 5, (100, 64), None, 0),
             pt: pt(5, None),
             train: network(16, 5, 200, 256, None, 0),
         },
+        // Sized so that `experiment pt-vs-magnitude --space darts` (the 7-op space, the
+        // dearest) runs 3 seeds in about two hours on a 2-core CPU: PT's ~290 passes over the
+        // held-out half dominate, so the halves are 400 images each; batch 32 gives the
+        // supernet 13 steps per epoch. The retrained network is the supernet's shape at C=8.
         (Preset::Laptop, Family::Darts) => Scale {
-            search: supernet(8, 5, 8, Some(6000), 20),
+            search: supernet(4, 5, (12, 32), Some(800), 5),
             pt: pt(1, None),
-            train: network(8, 5, 10, 96, None, 20),
+            train: network(8, 5, 4, 96, None, 20),
         },
         (Preset::Laptop, Family::Nb201) => Scale {
-            search: supernet(8, 1, 8, Some(4000), 20),
+            search: supernet(8, 1, (8, 64), Some(4000), 20),
             pt: pt(1, None),
             train: network(8, 1, 5, 96, None, 20),
         },
+        // A tiny experiment on the 7-op space runs in CI: PT's ~290 passes each read 128
+        // held-out images.
         (Preset::Tiny, Family::Darts) => Scale {
-            search: supernet(4, 5, 3, Some(2000), 5),
+            search: supernet(4, 3, (2, 32), Some(256), 2),
             // The spec's schedule would be 17 tuning epochs: two keep a tiny run tiny (the
             // second makes every remaining decision).
             pt: pt(1, Some(2)),
-            train: network(4, 3, 2, 96, Some(2000), 5),
+            train: network(4, 3, 1, 96, Some(512), 2),
         },
         (Preset::Tiny, Family::Nb201) => Scale {
-            search: supernet(8, 1, 3, Some(2000), 5),
+            search: supernet(8, 1, (3, 64), Some(2000), 5),
             pt: pt(1, None),
             train: network(8, 1, 2, 96, Some(2000), 5),
         },

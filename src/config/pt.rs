@@ -64,6 +64,22 @@ impl FromStr for Criterion {
     }
 }
 
+/// PT's operation rule: the index of the operation whose removal hurts most, the first
+/// minimum of accuracy (strict <) or, for loss, the first maximum (strict >).
+pub fn choose_op(criterion: Criterion, acc: &[f64], loss: &[f64]) -> usize {
+    let mut best = 0;
+    for o in 1..acc.len() {
+        let better = match criterion {
+            Criterion::Acc => acc[o] < acc[best],
+            Criterion::Loss => loss[o] > loss[best],
+        };
+        if better {
+            best = o;
+        }
+    }
+    best
+}
+
 /// PT (perturbation-based selection) settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -160,6 +160,49 @@ pub struct SgasConfig {
     pub batch_increase: usize,
     /// Epochs of history for the stability term of criterion 2.
     pub history: usize,
+    /// Who chooses the operation on the edge SGAS decides: SGAS (its largest probability) or
+    /// PT (the operation whose removal hurts the supernet most): SGAS+PT, the paper's 2.4.
+    pub op_choice: SgasOp,
+}
+
+/// The operation choice of an SGAS decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SgasOp {
+    /// SGAS's own: the first maximum of the edge's non-`none` probabilities.
+    #[default]
+    Magnitude,
+    /// PT's: mask each non-`none` operation in turn on the held-out half and keep the one
+    /// whose removal hurts most (the run's `[pt]` criterion, batch size and augmentation).
+    Pt,
+}
+
+impl SgasOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            SgasOp::Magnitude => "magnitude",
+            SgasOp::Pt => "pt",
+        }
+    }
+}
+
+impl fmt::Display for SgasOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SgasOp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "magnitude" => Ok(SgasOp::Magnitude),
+            "pt" => Ok(SgasOp::Pt),
+            _ => Err(format!(
+                "unknown SGAS operation choice '{s}' (expected magnitude or pt)"
+            )),
+        }
+    }
 }
 
 impl Default for SgasConfig {
@@ -170,6 +213,7 @@ impl Default for SgasConfig {
             decision_freq: 5,
             batch_increase: 8,
             history: 4,
+            op_choice: SgasOp::Magnitude,
         }
     }
 }
@@ -236,7 +280,7 @@ impl SearchConfig {
             preset,
             seed: 0,
             epochs: s.search.epochs,
-            batch_size: 64,
+            batch_size: s.search.batch_size,
             channels: s.search.channels,
             layers: s.search.layers,
             data: DataConfig {
@@ -285,6 +329,9 @@ impl SearchConfig {
         }
         if self.sgas.decision_freq == 0 {
             bail!("sgas.decision_freq must be at least 1");
+        }
+        if self.sgas.op_choice == SgasOp::Pt && self.method != Method::Sgas {
+            bail!("sgas.op_choice = \"pt\" (SGAS+PT) needs --method sgas");
         }
         self.pt.validate()
     }

@@ -19,6 +19,8 @@
 //!   report.md  report.csv  report.png
 //! ```
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cells;
 pub mod chart;
 pub mod report;
 pub mod schedule;
@@ -33,7 +35,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::write_atomic;
-use crate::config::{DataConfig, Method, Preset, SearchConfig, SelectMethod, TrainConfig};
+use crate::config::{DataConfig, Method, Preset, SearchConfig, SelectMethod, SgasOp, TrainConfig};
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::job::{Control, End, Event};
 use crate::progress::Progress;
@@ -44,6 +46,55 @@ use crate::space::SpaceId;
 use crate::train::{TrainStart, run_train};
 use schedule::Unit;
 
+/// How one of the experiment's supernets is searched. `--methods sgas` brings two: SGAS
+/// itself and SGAS+PT (SGAS's schedule and edges, PT's operation choice).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Searcher {
+    Darts,
+    SdartsRs,
+    Sgas,
+    SgasPt,
+    FixedAlpha,
+}
+
+impl Searcher {
+    pub const ALL: [Searcher; 5] = [
+        Searcher::Darts,
+        Searcher::SdartsRs,
+        Searcher::Sgas,
+        Searcher::SgasPt,
+        Searcher::FixedAlpha,
+    ];
+
+    /// Its name, and its run directory's (`search-NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Searcher::SgasPt => "sgas-pt",
+            s => s.method().name(),
+        }
+    }
+
+    pub fn method(self) -> Method {
+        match self {
+            Searcher::Darts => Method::Darts,
+            Searcher::SdartsRs => Method::SdartsRs,
+            Searcher::Sgas | Searcher::SgasPt => Method::Sgas,
+            Searcher::FixedAlpha => Method::FixedAlpha,
+        }
+    }
+
+    /// The search settings of this searcher from the plan's template.
+    pub fn configure(self, template: &SearchConfig, seed: u64) -> SearchConfig {
+        let mut c = template.clone();
+        (c.method, c.seed, c.device) = (self.method(), seed, DeviceChoice::Auto);
+        if self == Searcher::SgasPt {
+            c.sgas.op_choice = SgasOp::Pt;
+        }
+        c
+    }
+}
+
 /// One column of the comparison: how a cell is derived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -52,43 +103,108 @@ pub enum Arm {
     Magnitude,
     /// DARTS supernet, perturbation-based selection.
     Pt,
+    /// SDARTS-RS supernet, alpha's magnitude.
+    SdartsRs,
+    /// SDARTS-RS supernet, PT (its tuning keeps SDARTS's perturbation).
+    SdartsRsPt,
+    /// SGAS's own decisions.
+    Sgas,
+    /// SGAS+PT's decisions.
+    SgasPt,
     /// Fixed-alpha supernet, perturbation-based selection.
     PtFixedAlpha,
 }
 
 impl Arm {
-    pub const ALL: [Arm; 3] = [Arm::Magnitude, Arm::Pt, Arm::PtFixedAlpha];
+    pub const ALL: [Arm; 7] = [
+        Arm::Magnitude,
+        Arm::Pt,
+        Arm::SdartsRs,
+        Arm::SdartsRsPt,
+        Arm::Sgas,
+        Arm::SgasPt,
+        Arm::PtFixedAlpha,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Arm::Magnitude => "magnitude",
             Arm::Pt => "pt",
+            Arm::SdartsRs => "sdarts-rs",
+            Arm::SdartsRsPt => "sdarts-rs-pt",
+            Arm::Sgas => "sgas",
+            Arm::SgasPt => "sgas-pt",
             Arm::PtFixedAlpha => "pt-fixed-alpha",
         }
     }
 
-    /// How the supernet this arm selects from is trained.
-    pub fn search_method(self) -> Method {
+    /// A longer name for legends.
+    pub fn title(self) -> &'static str {
         match self {
-            Arm::Magnitude | Arm::Pt => Method::Darts,
-            Arm::PtFixedAlpha => Method::FixedAlpha,
+            Arm::Magnitude => "DARTS + magnitude",
+            Arm::Pt => "DARTS + PT",
+            Arm::SdartsRs => "SDARTS-RS + magnitude",
+            Arm::SdartsRsPt => "SDARTS-RS + PT",
+            Arm::Sgas => "SGAS",
+            Arm::SgasPt => "SGAS + PT",
+            Arm::PtFixedAlpha => "fixed alpha + PT",
         }
     }
 
+    /// The arms of the given search methods, in [`Arm::ALL`]'s order.
+    pub fn of(methods: &[Method]) -> Vec<Arm> {
+        Arm::ALL
+            .into_iter()
+            .filter(|a| methods.contains(&a.searcher().method()))
+            .collect()
+    }
+
+    /// The supernet this arm selects from.
+    pub fn searcher(self) -> Searcher {
+        match self {
+            Arm::Magnitude | Arm::Pt => Searcher::Darts,
+            Arm::SdartsRs | Arm::SdartsRsPt => Searcher::SdartsRs,
+            Arm::Sgas => Searcher::Sgas,
+            Arm::SgasPt => Searcher::SgasPt,
+            Arm::PtFixedAlpha => Searcher::FixedAlpha,
+        }
+    }
+
+    /// How the cell is derived. SGAS's supernets end discrete (every edge decided or pruned),
+    /// so the magnitude rule reads their decisions back unchanged.
     pub fn select_method(self) -> SelectMethod {
         match self {
-            Arm::Magnitude => SelectMethod::Magnitude,
-            Arm::Pt | Arm::PtFixedAlpha => SelectMethod::Pt,
+            Arm::Magnitude | Arm::SdartsRs | Arm::Sgas | Arm::SgasPt => SelectMethod::Magnitude,
+            Arm::Pt | Arm::SdartsRsPt | Arm::PtFixedAlpha => SelectMethod::Pt,
         }
     }
 
     /// The label `select` records the selection under in its search run.
     pub fn selection_label(self) -> &'static str {
+        self.select_method().name()
+    }
+
+    /// The magnitude arm this PT arm is compared with, seed by seed.
+    pub fn baseline(self) -> Option<Arm> {
         match self {
-            Arm::Magnitude => "magnitude",
-            Arm::Pt | Arm::PtFixedAlpha => "pt",
+            Arm::Pt | Arm::PtFixedAlpha => Some(Arm::Magnitude),
+            Arm::SdartsRsPt => Some(Arm::SdartsRs),
+            Arm::SgasPt => Some(Arm::Sgas),
+            _ => None,
         }
     }
+}
+
+/// The search methods `--methods` offers, and its default.
+pub const METHODS: [Method; 4] = [
+    Method::Darts,
+    Method::SdartsRs,
+    Method::Sgas,
+    Method::FixedAlpha,
+];
+
+fn default_methods() -> Vec<Method> {
+    vec![Method::Darts, Method::FixedAlpha]
 }
 
 /// The sizes of every phase: a search template (method and seed are set per run, PT's
@@ -97,26 +213,59 @@ impl Arm {
 pub struct Plan {
     pub space: SpaceId,
     pub preset: Preset,
+    /// The search methods compared; each brings its arms ([`Arm::of`]).
+    #[serde(default = "default_methods")]
+    pub methods: Vec<Method>,
     pub search: SearchConfig,
     pub train: TrainConfig,
 }
 
 impl Plan {
     /// The experiment at a preset: the preset table's search, PT and retraining for the space
-    /// (see [`crate::config::presets`]), on the data in `data`.
-    pub fn new(space: SpaceId, preset: Preset, data: DataConfig) -> Plan {
+    /// (see [`crate::config::presets`]), on the data in `data`, for `methods` (in
+    /// [`METHODS`]; an empty list means the default, DARTS and fixed alpha).
+    pub fn new(
+        space: SpaceId,
+        preset: Preset,
+        data: DataConfig,
+        methods: &[Method],
+    ) -> Result<Plan> {
+        if let Some(m) = methods.iter().find(|m| !METHODS.contains(m)) {
+            bail!("--methods: {m} is not one of darts, sdarts-rs, sgas, fixed-alpha");
+        }
+        let mut chosen: Vec<Method> = METHODS
+            .into_iter()
+            .filter(|m| methods.contains(m))
+            .collect();
+        if chosen.is_empty() {
+            chosen = default_methods();
+        }
         let mut search = SearchConfig::preset(space, Method::Darts, preset);
         let mut train = TrainConfig::preset(space, preset);
         search.data.path = data.path.clone();
         search.data.dataset = data.dataset.clone();
         train.data.path = data.path;
         train.data.dataset = data.dataset;
-        Plan {
+        Ok(Plan {
             space,
             preset,
+            methods: chosen,
             search,
             train,
-        }
+        })
+    }
+
+    pub fn arms(&self) -> Vec<Arm> {
+        Arm::of(&self.methods)
+    }
+
+    /// The supernets searched per seed, in [`Searcher::ALL`]'s order.
+    pub fn searchers(&self) -> Vec<Searcher> {
+        let arms = self.arms();
+        Searcher::ALL
+            .into_iter()
+            .filter(|s| arms.iter().any(|a| a.searcher() == *s))
+            .collect()
     }
 }
 
@@ -218,15 +367,17 @@ pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
     out.join(format!("seed{seed}"))
 }
 
-pub fn search_dir(out: &Path, seed: u64, method: Method) -> PathBuf {
-    seed_dir(out, seed).join(format!("search-{method}"))
+pub fn search_dir(out: &Path, seed: u64, searcher: Searcher) -> PathBuf {
+    seed_dir(out, seed).join(format!("search-{}", searcher.name()))
 }
 
 pub fn train_dir(out: &Path, seed: u64, arm: Arm) -> PathBuf {
     seed_dir(out, seed).join(format!("train-{}", arm.name()))
 }
 
-/// Checks `out` against the plan it was started with, or records the plan.
+/// Checks `out` against the plan it was started with, or records the plan. Other methods
+/// with the same sizes are accepted and recorded: the runs the methods share are reused, so
+/// adding a method to a finished experiment runs only its arms.
 fn check_settings(out: &Path, plan: &Plan) -> Result<()> {
     let path = settings_path(out);
     let text = toml::to_string_pretty(plan).context("the plan serialises")?;
@@ -235,13 +386,20 @@ fn check_settings(out: &Path, plan: &Plan) -> Result<()> {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let old: Plan =
             toml::from_str(&old).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        if &old != plan {
+        let same_sizes = Plan {
+            methods: plan.methods.clone(),
+            ..old.clone()
+        } == *plan;
+        if !same_sizes {
             bail!(
                 "{} holds an experiment with other settings (space {}, preset {}); choose another --out or the same settings",
                 out.display(),
                 old.space,
                 old.preset
             );
+        }
+        if old.methods != plan.methods {
+            write_atomic(&path, text.as_bytes())?;
         }
         return Ok(());
     }
@@ -320,15 +478,16 @@ pub fn run_experiment(
     }
     if !req.report_only {
         check_settings(&req.out, &req.plan)?;
+        let per_seed = req.plan.searchers().len() + 2 * req.plan.arms().len();
         let phases = Phases {
-            total: req.seeds.len() * 8,
+            total: req.seeds.len() * per_seed,
             done: Mutex::new(0),
             name_devices: devices.len() > 1,
             timings: Mutex::new(()),
         };
         // One progress bar only makes sense for one job at a time.
         let bar = devices.len() == 1 && std::io::stderr().is_terminal();
-        let units = schedule::units(&req.seeds);
+        let units = schedule::units(&req.seeds, &req.plan.arms());
         let finished = schedule::run(&units, devices, control, |unit, device| {
             let mut worker = Worker {
                 req,
@@ -353,6 +512,7 @@ pub fn run_experiment(
     let timings = read_timings(&req.out);
     let names: Vec<&str> = devices.iter().map(|d| d.description.as_str()).collect();
     let mut md = report::markdown(req, &names.join("; "), &rows, &timings);
+    md += &cell_pictures(req);
     if devices.len() > 1 {
         md += "\nThe phases ran side by side on these devices: their wall-clock times add up to \
                more than the experiment took, and a phase's CPU seconds count this whole process \
@@ -370,14 +530,49 @@ pub fn run_experiment(
     Ok(Some(req.out.join("report.md")))
 }
 
+/// The report's section of cell pictures (rendered now where missing), or a note on why
+/// there are none.
+#[cfg(not(target_arch = "wasm32"))]
+fn cell_pictures(req: &ExperimentRequest) -> String {
+    let (pictures, failed) = cells::render_cells(&req.out, &req.seeds, &req.plan);
+    let mut md = String::from("\n## The chosen cells\n\n");
+    for (seed, searcher, png) in &pictures {
+        let rel = png.strip_prefix(&req.out).unwrap_or(png);
+        md += &format!(
+            "- seed {seed}, {} supernet: [{}]({})\n",
+            searcher.name(),
+            rel.display(),
+            rel.display()
+        );
+    }
+    if let Err(e) = failed {
+        eprintln!("note: some cell pictures could not be drawn: {e:#}");
+        md += &format!(
+            "\nSome pictures could not be drawn here ({e:#}); `darts-pt studio DIR --panel selection` shows them.\n"
+        );
+    }
+    md
+}
+
+#[cfg(target_arch = "wasm32")]
+fn cell_pictures(_req: &ExperimentRequest) -> String {
+    String::new()
+}
+
 /// The phases of one unit, in order; false when one was interrupted.
 fn run_unit(w: &mut Worker, unit: Unit) -> Result<bool> {
     match unit {
-        Unit::Search { seed, method } => {
-            if !search_phase(w, seed, method)? {
+        Unit::Search { seed, searcher } => {
+            if !search_phase(w, seed, searcher)? {
                 return Ok(false);
             }
-            for arm in Arm::ALL.into_iter().filter(|a| a.search_method() == method) {
+            for arm in w
+                .req
+                .plan
+                .arms()
+                .into_iter()
+                .filter(|a| a.searcher() == searcher)
+            {
                 if !select_phase(w, seed, arm)? {
                     return Ok(false);
                 }
@@ -414,10 +609,11 @@ fn timed<T>(
     }
 }
 
-fn search_phase(w: &mut Worker, seed: u64, method: Method) -> Result<bool> {
+fn search_phase(w: &mut Worker, seed: u64, searcher: Searcher) -> Result<bool> {
     let (req, device, control) = (w.req, w.device, w.control);
-    let dir = search_dir(&req.out, seed, method);
-    let what = format!("seed {seed}: search {} ({})", method, req.plan.space);
+    let dir = search_dir(&req.out, seed, searcher);
+    let name = searcher.name();
+    let what = format!("seed {seed}: search {name} ({})", req.plan.space);
     let reader = RunReader::local(&dir);
     if reader.is_finished() {
         w.phases.skip(&what, "");
@@ -426,21 +622,19 @@ fn search_phase(w: &mut Worker, seed: u64, method: Method) -> Result<bool> {
     let start = if reader.is_run() {
         SearchStart::Resume { dir }
     } else {
-        let mut config = req.plan.search.clone();
-        (config.method, config.seed, config.device) = (method, seed, DeviceChoice::Auto);
         SearchStart::New {
-            config: Box::new(config),
+            config: Box::new(searcher.configure(&req.plan.search, seed)),
             dir,
         }
     };
-    let key = format!("seed{seed}/search-{method}");
+    let key = format!("seed{seed}/search-{name}");
     let run = |sink: &mut dyn FnMut(&Event)| run_search(start, device, sink, control);
     timed(w, &key, &what, run, |_| String::new())
 }
 
 fn select_phase(w: &mut Worker, seed: u64, arm: Arm) -> Result<bool> {
     let (req, device, control) = (w.req, w.device, w.control);
-    let dir = search_dir(&req.out, seed, arm.search_method());
+    let dir = search_dir(&req.out, seed, arm.searcher());
     let what = format!("seed {seed}: select {}", arm.name());
     if RunReader::local(&dir)
         .finished_selection(arm.selection_label())
@@ -475,7 +669,7 @@ fn train_phase(w: &mut Worker, seed: u64, arm: Arm) -> Result<bool> {
             .skip(&what, &format!(" (test {:.2}%)", 100.0 * r.final_test_acc));
         return Ok(true);
     }
-    let source = search_dir(&req.out, seed, arm.search_method());
+    let source = search_dir(&req.out, seed, arm.searcher());
     let label = arm.selection_label();
     let start = if reader.is_run() {
         TrainStart::Resume { dir }

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{Arm, ExperimentRequest, PhaseTime, Plan, search_dir, train_dir};
+use super::{Arm, ExperimentRequest, PhaseTime, Plan, Searcher, search_dir, train_dir};
+use crate::genotype::Genotype;
 use crate::run::RunReader;
-use crate::space::Family;
+use crate::space::{Family, OpKind};
 
 /// One derived cell and what became of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +19,9 @@ pub struct Row {
     pub seed: u64,
     pub arm: Arm,
     pub genotype: String,
+    /// Skip connections in the normal cell (NB201: in the cell), the paper's measure of the
+    /// collapse of DARTS on S2 and S3.
+    pub normal_skips: Option<usize>,
     /// Held-out accuracy of the supernet discretised to the cell (batch statistics).
     pub supernet_acc: Option<f64>,
     /// Retrained test accuracy after the last epoch, and the best over epochs.
@@ -26,6 +30,15 @@ pub struct Row {
     pub params: Option<usize>,
     /// The NAS-Bench-201 benchmark's CIFAR-10 accuracy of the cell (a lookup, not this data).
     pub nb201_cifar10: Option<f64>,
+}
+
+/// Skip connections in a genotype's normal cell (NB201: its one cell).
+pub fn normal_skips(g: &Genotype) -> usize {
+    let skip = |op: &OpKind| *op == OpKind::SkipConnect;
+    match g {
+        Genotype::Darts(d) => d.normal.iter().filter(|gene| skip(&gene.op)).count(),
+        Genotype::Nb201(c) => c.ops.iter().filter(|op| skip(op)).count(),
+    }
 }
 
 pub fn pct(v: Option<f64>) -> String {
@@ -46,8 +59,8 @@ pub fn dataset_label(plan: &Plan) -> String {
 pub fn collect(out: &Path, seeds: &[u64], plan: &Plan) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &seed in seeds {
-        for arm in Arm::ALL {
-            let search = search_dir(out, seed, arm.search_method());
+        for arm in plan.arms() {
+            let search = search_dir(out, seed, arm.searcher());
             let Some(sel) = RunReader::local(&search).finished_selection(arm.selection_label())
             else {
                 continue;
@@ -58,6 +71,7 @@ pub fn collect(out: &Path, seeds: &[u64], plan: &Plan) -> Result<Vec<Row>> {
                 seed,
                 arm,
                 genotype: sel.genotype.clone().unwrap_or_default(),
+                normal_skips: sel.genotype_json.as_ref().map(normal_skips),
                 supernet_acc: sel.supernet_acc_after,
                 test_acc: result.as_ref().map(|r| r.final_test_acc),
                 best_test_acc: result.as_ref().map(|r| r.best_test_acc),
@@ -102,6 +116,7 @@ pub fn csv(rows: &[Row]) -> String {
         "seed",
         "method",
         "genotype",
+        "normal_skip_connections",
         "supernet_acc_after_discretization",
         "retrained_test_acc",
         "retrained_best_test_acc",
@@ -116,6 +131,7 @@ pub fn csv(rows: &[Row]) -> String {
             r.seed.to_string(),
             r.arm.name().to_string(),
             r.genotype.clone(),
+            r.normal_skips.map(|n| n.to_string()).unwrap_or_default(),
             opt(r.supernet_acc),
             opt(r.test_acc),
             opt(r.best_test_acc),
@@ -150,17 +166,31 @@ fn describe_plan(plan: &Plan) -> String {
                 )
             });
     let mut out = String::new();
+    let searched: Vec<&str> = plan
+        .searchers()
+        .iter()
+        .map(|x| match x {
+            Searcher::Darts => "DARTS (first order)",
+            Searcher::SdartsRs => "SDARTS-RS",
+            Searcher::Sgas => "SGAS (criterion 1)",
+            Searcher::SgasPt => "SGAS+PT (SGAS's schedule and edges, PT's operation)",
+            Searcher::FixedAlpha => "fixed alpha",
+        })
+        .collect();
     let _ = writeln!(
         out,
-        "- Search (DARTS first order, and fixed alpha): supernet {}, {} epochs, batch {}, on {} (half for the weights, half for alpha and PT).",
+        "- Search ({}): supernet {}, {} epochs, batch {}, on {} (half for the weights, half for alpha and PT).",
+        searched.join(", "),
         shape(s.channels, s.layers),
         s.epochs,
         s.batch_size,
         images(s.data.train_images)
     );
+    let arms: Vec<&str> = plan.arms().iter().map(|a| a.title()).collect();
     let _ = writeln!(
         out,
-        "- Selection: magnitude (alpha's argmax) and PT (accuracy criterion, {tune}) from the same DARTS supernet; PT from the fixed-alpha supernet."
+        "- Selection ({}): magnitude is alpha's argmax, PT the accuracy criterion with {tune}; SGAS and SGAS+PT keep their own decisions.",
+        arms.join(", ")
     );
     let _ = writeln!(
         out,
@@ -219,11 +249,11 @@ pub fn markdown(
     s += &describe_plan(plan);
     s += "\n";
     let nb201 = rows.iter().any(|r| r.nb201_cifar10.is_some());
-    s += "| space | seed | method | genotype | supernet acc. after discretization | retrained test acc. (last epoch) | best over epochs | params |";
+    s += "| space | seed | method | genotype | skip connections (normal cell) | supernet acc. after discretization | retrained test acc. (last epoch) | best over epochs | params |";
     if nb201 {
         s += " NB201 CIFAR-10 (benchmark lookup) |";
     }
-    s += "\n|---|---|---|---|---|---|---|---|";
+    s += "\n|---|---|---|---|---|---|---|---|---|";
     if nb201 {
         s += "---|";
     }
@@ -231,11 +261,14 @@ pub fn markdown(
     for r in rows {
         let _ = write!(
             s,
-            "| {} | {} | {} | `{}` | {} | {} | {} | {} |",
+            "| {} | {} | {} | `{}` | {} | {} | {} | {} | {} |",
             r.space,
             r.seed,
             r.arm.name(),
             r.genotype.replace('|', "\\|"),
+            r.normal_skips
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
             pct(r.supernet_acc),
             pct(r.test_acc),
             pct(r.best_test_acc),
@@ -254,31 +287,47 @@ pub fn markdown(
         }
         s += "\n";
     }
-    s += "\n## Summary over seeds\n\n| method | seeds retrained | retrained test acc. (mean ± sd) | supernet acc. after discretization (mean) |\n|---|---|---|---|\n";
-    for arm in Arm::ALL {
+    s += "\n## Summary over seeds\n\n| method | seeds retrained | retrained test acc. (mean ± sd) | skip connections in the normal cell (mean) | supernet acc. after discretization (mean) |\n|---|---|---|---|---|\n";
+    let arms = plan.arms();
+    for &arm in &arms {
         let of = |f: fn(&Row) -> Option<f64>| -> Vec<f64> {
             rows.iter().filter(|r| r.arm == arm).filter_map(f).collect()
         };
         let test = of(|r| r.test_acc);
         let sup = of(|r| r.supernet_acc);
+        let skips = of(|r| r.normal_skips.map(|n| n as f64));
+        let mean = |v: &[f64], f: &dyn Fn(f64) -> String| {
+            mean_sd(v).map(|(m, _)| f(m)).unwrap_or_else(|| "-".into())
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             arm.name(),
             test.len(),
             mean_sd_pct(&test),
-            mean_sd(&sup)
-                .map(|(m, _)| format!("{:.2}%", 100.0 * m))
-                .unwrap_or_else(|| "-".into())
+            mean(&skips, &|m| format!("{m:.1}")),
+            mean(&sup, &|m| format!("{:.2}%", 100.0 * m)),
         );
     }
-    let wins = head_to_head(rows, Arm::Pt, Arm::Magnitude);
-    let fixed = head_to_head(rows, Arm::PtFixedAlpha, Arm::Magnitude);
-    let _ = writeln!(
-        s,
-        "\nRetrained test accuracy, seed by seed: PT above magnitude on {} of {} seeds (ties {}); PT with fixed alpha above magnitude on {} of {} (ties {}).",
-        wins.0, wins.2, wins.1, fixed.0, fixed.2, fixed.1
-    );
+    let pairs: Vec<String> = arms
+        .iter()
+        .filter_map(|&a| Some((a, a.baseline().filter(|b| arms.contains(b))?)))
+        .map(|(a, b)| {
+            let (wins, ties, n) = head_to_head(rows, a, b);
+            format!(
+                "{} above {} on {wins} of {n} seeds (ties {ties})",
+                a.name(),
+                b.name()
+            )
+        })
+        .collect();
+    if !pairs.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nRetrained test accuracy, seed by seed: {}.",
+            pairs.join("; ")
+        );
+    }
     s += "\n## Time per phase\n\n| phase | wall-clock s | CPU s (both cores) |\n|---|---|---|\n";
     let mut total = PhaseTime::default();
     for &seed in &req.seeds {

@@ -10,16 +10,15 @@ use std::sync::{Condvar, Mutex};
 
 use anyhow::{Result, anyhow};
 
-use super::Arm;
-use crate::config::Method;
+use super::{Arm, Searcher};
 use crate::device::SelectedDevice;
 use crate::job::Control;
 
 /// One unit of work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
-    /// The search of one method and every selection made from it.
-    Search { seed: u64, method: Method },
+    /// The search of one supernet and every selection made from it.
+    Search { seed: u64, searcher: Searcher },
     /// The retraining of one arm's cell.
     Train { seed: u64, arm: Arm },
 }
@@ -31,20 +30,26 @@ impl Unit {
             Unit::Search { .. } => None,
             Unit::Train { seed, arm } => Some(Unit::Search {
                 seed,
-                method: arm.search_method(),
+                searcher: arm.searcher(),
             }),
         }
     }
 }
 
-/// Every unit of the experiment: the searches of all seeds, then the retrainings.
-pub fn units(seeds: &[u64]) -> Vec<Unit> {
+/// Every unit of the experiment with these arms: the searches of all seeds (each supernet
+/// once), then the retrainings.
+pub fn units(seeds: &[u64], arms: &[Arm]) -> Vec<Unit> {
+    let mut searchers: Vec<Searcher> = arms.iter().map(|a| a.searcher()).collect();
+    searchers.sort_unstable();
+    searchers.dedup();
     let searches = seeds.iter().flat_map(|&seed| {
-        [Method::Darts, Method::FixedAlpha].map(|method| Unit::Search { seed, method })
+        searchers
+            .iter()
+            .map(move |&searcher| Unit::Search { seed, searcher })
     });
     let trains = seeds
         .iter()
-        .flat_map(|&seed| Arm::ALL.map(|arm| Unit::Train { seed, arm }));
+        .flat_map(|&seed| arms.iter().map(move |&arm| Unit::Train { seed, arm }));
     searches.chain(trains).collect()
 }
 
@@ -141,6 +146,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Method;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn cpu(n: usize) -> Vec<SelectedDevice> {
@@ -153,9 +159,29 @@ mod tests {
             .collect()
     }
 
+    /// The default comparison: DARTS and fixed alpha.
+    fn default_arms() -> Vec<Arm> {
+        Arm::of(&[Method::Darts, Method::FixedAlpha])
+    }
+
+    #[test]
+    fn every_method_brings_its_supernets_and_arms() {
+        assert_eq!(units(&[0, 1], &default_arms()).len(), 2 * (2 + 3));
+        let all = units(&[0], &Arm::of(&crate::experiment::METHODS));
+        let searches: Vec<Searcher> = all
+            .iter()
+            .filter_map(|u| match u {
+                Unit::Search { searcher, .. } => Some(*searcher),
+                Unit::Train { .. } => None,
+            })
+            .collect();
+        assert_eq!(searches, Searcher::ALL, "SGAS brings SGAS+PT's search too");
+        assert_eq!(all.len(), 5 + 7);
+    }
+
     #[test]
     fn every_unit_runs_once_after_its_search() {
-        let units = units(&[0, 1]);
+        let units = units(&[0, 1], &default_arms());
         assert_eq!(units.len(), 10);
         let order = Mutex::new(Vec::new());
         let busy = AtomicUsize::new(0);
@@ -185,11 +211,11 @@ mod tests {
 
     #[test]
     fn an_error_stops_the_other_devices_and_is_returned() {
-        let units = units(&[0]);
+        let units = units(&[0], &default_arms());
         let control = Control::new();
         let err = run(&units, &cpu(2), &control, |u, _| match u {
             Unit::Search {
-                method: Method::FixedAlpha,
+                searcher: Searcher::FixedAlpha,
                 ..
             } => Err(anyhow!("device lost")),
             _ => Ok(true),
@@ -201,7 +227,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_unit_ends_the_run_unfinished() {
-        let units = units(&[0]);
+        let units = units(&[0], &default_arms());
         let ran = AtomicUsize::new(0);
         let ok = run(&units, &cpu(1), &Control::new(), |_, _| {
             ran.fetch_add(1, Ordering::SeqCst);

@@ -43,6 +43,10 @@ pub const PT_TUNE_EPOCH: u64 = 10_000;
 /// [`Stream::Eval`].
 pub const PT_PASS: u64 = 1_000_000;
 
+/// SGAS+PT's scoring passes at the end of search epoch `e` draw as epoch `SGAS_PT_PASS + e`
+/// of [`Stream::Eval`] (one step per cell type and operation).
+pub const SGAS_PT_PASS: u64 = 2_000_000;
+
 impl Stream {
     /// The seed of this stream's draw at (epoch, step) of a run seeded with `seed`.
     pub fn seed(self, seed: u64, epoch: u64, step: u64) -> u64 {

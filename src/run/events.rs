@@ -45,10 +45,23 @@ impl Decision {
     /// One line for the user.
     pub fn summary(&self) -> String {
         match self {
-            Decision::SgasDecision { decision: d } => format!(
-                "decision: {} cell, edge {} -> {}",
-                d.cell, d.edge, d.op_name
-            ),
+            Decision::SgasDecision { decision: d } => {
+                let mut line = format!(
+                    "decision: {} cell, edge {} -> {}",
+                    d.cell, d.edge, d.op_name
+                );
+                if let Some(pt) = &d.pt {
+                    let acc: Vec<String> = (pt.candidates.iter().zip(&pt.acc_without))
+                        .map(|(o, a)| format!("op {o}: {:.1}", 100.0 * a))
+                        .collect();
+                    line += &format!(
+                        " by PT (acc without each: {}; SGAS alone: op {})",
+                        acc.join(", "),
+                        pt.magnitude_op
+                    );
+                }
+                line
+            }
             Decision::PtOpDecision { summary, .. }
             | Decision::PtTopologyDecision { summary, .. } => summary.clone(),
         }
@@ -118,6 +131,7 @@ mod tests {
                 op_name: "max_pool_3x3".into(),
                 score: 0.5,
                 pruned: vec![2],
+                pt: None,
             },
         };
         let line = serde_json::to_string(&RunEvent::Decision(d.clone())).unwrap();

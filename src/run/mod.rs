@@ -20,5 +20,6 @@ pub use records::{
     TrainResult,
 };
 pub use selection::{
-    EdgeChoice, OpDecision, SelectionRecord, SgasDecision, TopologyDecision, TopologyRound,
+    EdgeChoice, OpDecision, SelectionRecord, SgasDecision, SgasPtScores, TopologyDecision,
+    TopologyRound,
 };

@@ -112,4 +112,19 @@ pub struct SgasDecision {
     pub score: f64,
     /// Edges removed because their node now has two decided inputs.
     pub pruned: Vec<usize>,
+    /// SGAS+PT: how PT chose `op` (absent when SGAS chose it by magnitude).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pt: Option<SgasPtScores>,
+}
+
+/// PT's measurements behind an SGAS+PT decision: the supernet's held-out accuracy and loss
+/// with each non-`none` operation of the edge masked in turn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SgasPtScores {
+    /// The operations scored (indices into the edge's operations).
+    pub candidates: Vec<usize>,
+    pub acc_without: Vec<f64>,
+    pub loss_without: Vec<f64>,
+    /// What SGAS's own rule (the largest probability) would have chosen.
+    pub magnitude_op: usize,
 }

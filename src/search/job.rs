@@ -13,7 +13,7 @@ use super::state::{self, EpochSums, LoopState};
 use super::steps::{
     self, DeviceBatch, Unrolled, alpha_step, alpha_step_second_order, detached_probs,
 };
-use crate::config::{Method, SearchConfig};
+use crate::config::{Method, SearchConfig, SgasOp};
 use crate::job::batches::Batches;
 use crate::job::lifecycle::{Lifecycle, Stopwatch};
 use crate::job::streams::Stream;
@@ -22,7 +22,7 @@ use crate::job::{Ctx, End, Event};
 use crate::nn::bn::BnMode;
 use crate::nn::supernet::{Supernet, WeightPlan, weight_plans};
 use crate::optim::{Adam, Sgd, cosine_lr};
-use crate::run::{Decision, MetricsKind, MetricsRecord, RunEvent, SgasDecision};
+use crate::run::{Decision, MetricsKind, MetricsRecord, RunEvent, SgasDecision, SgasPtScores};
 use crate::space::SearchSpace;
 
 /// The SDARTS perturbation radius of an epoch (linear ramp).
@@ -243,7 +243,7 @@ impl Search {
         self.write_metrics(rec)?;
         if self.cfg.method == Method::Sgas {
             let probs = state::probabilities(&self.model).await;
-            self.sgas_epoch_end(&probs, plan.epoch, false)?;
+            self.sgas_epoch_end(&probs, plan.epoch, false).await?;
         }
         let arec = state::alpha_record(plan.epoch + 1, &self.model).await;
         self.life.run.append(&self.life.run.alpha(), &arec)?;
@@ -295,7 +295,7 @@ impl Search {
             .any(|p| !p.undecided_edges().is_empty());
         if self.cfg.method == Method::Sgas && undecided {
             let probs = state::probabilities(&self.model).await;
-            self.sgas_epoch_end(&probs, self.cfg.epochs, true)?;
+            self.sgas_epoch_end(&probs, self.cfg.epochs, true).await?;
             self.save().await?;
         }
         let msg = format!(
@@ -347,34 +347,54 @@ impl Search {
 
 impl Search {
     /// SGAS at the end of an epoch: update the history and, on a decision epoch (or when
-    /// `finalize`), decide one edge per cell type (normal first) and grow the batch.
-    fn sgas_epoch_end(
+    /// `finalize`), decide one edge per cell type (normal first) and grow the batch. SGAS
+    /// chooses the edge; the operation is SGAS's own choice or, for SGAS+PT, PT's
+    /// ([`super::sgas_pt`]), measured after the normal cell's decision when it is the reduction
+    /// cell's turn.
+    async fn sgas_epoch_end(
         &mut self,
         probs: &[Vec<Vec<f32>>],
         epoch: usize,
         finalize: bool,
     ) -> Result<()> {
-        let (cfg, space) = (&self.cfg, &self.space);
-        let decide_now =
-            finalize || sgas::is_decision_epoch(epoch, cfg.sgas.warmup, cfg.sgas.decision_freq);
+        let decide_now = finalize
+            || sgas::is_decision_epoch(epoch, self.cfg.sgas.warmup, self.cfg.sgas.decision_freq);
         loop {
             let mut decided_any = false;
-            for (i, cell) in space.cell_types().iter().enumerate() {
-                let ops: Vec<Vec<_>> = (0..space.num_edges())
-                    .map(|e| space.ops(*cell, e).to_vec())
+            let cells = self.space.cell_types().to_vec();
+            for (i, cell) in cells.into_iter().enumerate() {
+                let ops: Vec<Vec<_>> = (0..self.space.num_edges())
+                    .map(|e| self.space.ops(cell, e).to_vec())
                     .collect();
-                let state = &mut self.state;
-                if decide_now
-                    && let Some((edge, op, score, pruned)) = sgas::decide(
-                        &mut state.projections[i],
+                let chosen = match decide_now {
+                    true => sgas::choose_edge(
+                        &self.state.projections[i],
                         &probs[i],
                         &ops,
-                        &state.sgas_history[i],
-                        cfg.sgas.criterion,
-                        space.family,
-                    )
-                {
+                        &self.state.sgas_history[i],
+                        self.cfg.sgas.criterion,
+                    ),
+                    false => None,
+                };
+                if let Some((edge, score)) = chosen {
                     decided_any = true;
+                    let magnitude = sgas::magnitude_op(&probs[i][edge], &ops[edge]);
+                    let (op, pt) = match self.cfg.sgas.op_choice {
+                        SgasOp::Magnitude => (magnitude, None),
+                        SgasOp::Pt => {
+                            let scores = self.pt_scores(i, cell, edge, &ops[edge], epoch).await;
+                            let op = scores.chosen(self.cfg.pt.criterion);
+                            (
+                                op,
+                                Some(SgasPtScores {
+                                    magnitude_op: magnitude,
+                                    ..scores
+                                }),
+                            )
+                        }
+                    };
+                    let pruned =
+                        sgas::commit(&mut self.state.projections[i], edge, op, self.space.family);
                     let decision = SgasDecision {
                         epoch,
                         cell: cell.name().into(),
@@ -383,8 +403,9 @@ impl Search {
                         op_name: ops[edge][op].name().into(),
                         score,
                         pruned,
+                        pt,
                     };
-                    state.sgas_decisions.push(decision.clone());
+                    self.state.sgas_decisions.push(decision.clone());
                     let d = Decision::SgasDecision { decision };
                     self.life.run.record(&RunEvent::Decision(d.clone()))?;
                     self.ctx.emit(Event::Decision(d));
@@ -393,13 +414,13 @@ impl Search {
                     let (_, dists) = sgas::non_none(&probs[i], &ops);
                     let h = &mut self.state.sgas_history[i];
                     h.push(dists);
-                    while h.len() > cfg.sgas.history {
+                    while h.len() > self.cfg.sgas.history {
                         h.remove(0);
                     }
                 }
             }
             if decided_any && !finalize {
-                self.state.batch_size += cfg.sgas.batch_increase;
+                self.state.batch_size += self.cfg.sgas.batch_increase;
             }
             if !finalize || !decided_any {
                 return Ok(());

@@ -9,6 +9,7 @@ pub mod data;
 pub mod eval;
 mod job;
 pub mod sgas;
+mod sgas_pt;
 pub mod state;
 pub mod steps;
 
@@ -26,10 +27,7 @@ use crate::run::{RunDir, RunKind, RunReader};
 pub use data::{SearchData, load_search_data};
 pub use eval::{EvalPass, PassSetup};
 pub use job::sdarts_epsilon;
-pub use state::{
-    checkpoint_projections, checkpoint_sgas_order, init_supernet, probabilities_host,
-    restore_supernet,
-};
+pub use state::{checkpoint_projections, init_supernet, probabilities_host, restore_supernet};
 
 use job::Search;
 use state::LoopState;

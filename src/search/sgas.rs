@@ -83,32 +83,38 @@ pub fn scores(
     s
 }
 
-/// Decides the best-scoring undecided edge of one cell type and prunes its node when full.
-/// Returns `None` when every edge is decided or removed.
-pub fn decide(
-    proj: &mut CellProjection,
+/// SGAS's choice of the next edge of one cell type: the best-scoring undecided edge (ties to
+/// the lower index), with its score; `None` when every edge is decided or removed.
+pub fn choose_edge(
+    proj: &CellProjection,
     probs: &[Vec<f32>],
     ops: &[Vec<OpKind>],
     history: &[Vec<Vec<f64>>],
     criterion: u8,
-    family: Family,
-) -> Option<(usize, usize, f64, Vec<usize>)> {
+) -> Option<(usize, f64)> {
     let s = scores(probs, ops, history, criterion);
-    let undecided = proj.undecided_edges();
-    let edge = *undecided
+    let edge = *proj
+        .undecided_edges()
         .iter()
         .max_by(|a, b| s[**a].total_cmp(&s[**b]).then(b.cmp(a)))?;
-    // The first maximum of the non-none distribution, mapped back to the op index.
+    Some((edge, s[edge]))
+}
+
+/// SGAS's own choice of operation on an edge: the first maximum of its non-`none`
+/// probabilities, as an index into the edge's operations.
+pub fn magnitude_op(probs: &[f32], ops: &[OpKind]) -> usize {
     let mut best: Option<(usize, f32)> = None;
-    for (o, (p, k)) in probs[edge].iter().zip(&ops[edge]).enumerate() {
-        if *k == OpKind::None {
-            continue;
-        }
-        if best.is_none_or(|(_, bp)| *p > bp) {
+    for (o, (p, k)) in probs.iter().zip(ops).enumerate() {
+        if *k != OpKind::None && best.is_none_or(|(_, bp)| *p > bp) {
             best = Some((o, *p));
         }
     }
-    let op = best.map(|(o, _)| o).unwrap_or(0);
+    best.map(|(o, _)| o).unwrap_or(0)
+}
+
+/// Fixes `op` on `edge` and, in the DARTS family, prunes the other inputs of its node once
+/// two are decided. Returns the pruned edges.
+pub fn commit(proj: &mut CellProjection, edge: usize, op: usize, family: Family) -> Vec<usize> {
     proj.decided[edge] = Some(op);
     let mut pruned = Vec::new();
     if family == Family::Darts {
@@ -128,7 +134,22 @@ pub fn decide(
             }
         }
     }
-    Some((edge, op, s[edge], pruned))
+    pruned
+}
+
+/// One SGAS decision with SGAS's own operation choice: (edge, op, score, pruned edges).
+pub fn decide(
+    proj: &mut CellProjection,
+    probs: &[Vec<f32>],
+    ops: &[Vec<OpKind>],
+    history: &[Vec<Vec<f64>>],
+    criterion: u8,
+    family: Family,
+) -> Option<(usize, usize, f64, Vec<usize>)> {
+    let (edge, score) = choose_edge(proj, probs, ops, history, criterion)?;
+    let op = magnitude_op(&probs[edge], &ops[edge]);
+    let pruned = commit(proj, edge, op, family);
+    Some((edge, op, score, pruned))
 }
 
 /// Whether SGAS decides at the end of epoch `epoch`.

@@ -120,15 +120,6 @@ pub fn checkpoint_projections(ckpt: &Checkpoint) -> Result<Vec<CellProjection>> 
     Ok(LoopState::of(ckpt)?.projections)
 }
 
-/// The order in which SGAS decided edges: (cell type, edge) pairs.
-pub fn checkpoint_sgas_order(ckpt: &Checkpoint) -> Result<Vec<(String, usize)>> {
-    Ok(LoopState::of(ckpt)?
-        .sgas_decisions
-        .iter()
-        .map(|d| (d.cell.clone(), d.edge))
-        .collect())
-}
-
 /// Writes the search checkpoint of `run` (its tensors read from the device in one go).
 pub(super) async fn save(
     run: &RunDir,

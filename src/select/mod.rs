@@ -32,12 +32,11 @@ use crate::run::dir::selection_lock;
 use crate::run::{RunDir, RunReader, RunState, SelectionRecord};
 use crate::search::steps::detached_probs;
 use crate::search::{
-    EvalPass, PassSetup, SearchData, checkpoint_projections, checkpoint_sgas_order,
-    load_search_data, restore_supernet,
+    EvalPass, PassSetup, SearchData, checkpoint_projections, load_search_data, restore_supernet,
 };
 use crate::space::SearchSpace;
 pub use projection::{genotype_from_projection, projected_weights, projection_of};
-use pt::{EdgeOrder, IntoEnd, Pt, PtState};
+use pt::{IntoEnd, Pt, PtState};
 
 /// A selection request.
 #[derive(Clone, Debug)]
@@ -87,7 +86,6 @@ struct Source {
     data: SearchData,
     dev: Device,
     run: RunDir,
-    ckpt: Checkpoint,
     /// The search's own projection (SGAS's decisions; free otherwise).
     projection: Vec<CellProjection>,
     ctx: Rc<Ctx>,
@@ -171,7 +169,6 @@ pub fn selection_job(
         data,
         dev,
         run,
-        ckpt,
         ctx: ctx.clone(),
     };
     Ok(match req.method {
@@ -182,6 +179,15 @@ pub fn selection_job(
                 true => Some(Checkpoint::load(&ckpt)?),
                 false => None,
             };
+            if src.cfg.method == Method::Sgas {
+                bail!(
+                    "{}: SGAS decides every edge during its search, so its supernet is already \
+                     discrete (`select --method magnitude` reads SGAS's decisions back); for \
+                     SGAS+PT, where PT chooses the operation at each of SGAS's decisions, search \
+                     with `--method sgas --sgas-op pt`",
+                    src.run.root.display()
+                );
+            }
             if src.cfg.method == Method::Darts2 {
                 let note = "note: PT tunes with first-order alpha steps (the reference code has no second-order PT)";
                 ctx.emit(Event::Note(note.into()));
@@ -335,10 +341,6 @@ async fn pt_body(
     resume: Option<Checkpoint>,
 ) -> Result<End<SelectOutcome>> {
     settings.fixed_alpha |= src.cfg.method == Method::FixedAlpha;
-    let order = match src.cfg.method {
-        Method::Sgas => EdgeOrder::Given(checkpoint_sgas_order(&src.ckpt)?),
-        _ => EdgeOrder::Random,
-    };
     let batch = settings.eval_batch_size;
     let before = src.accuracy(&model, &src.projection, batch).await;
     let mut base = record(label.clone(), SelectMethod::Pt, &src, &settings);
@@ -360,7 +362,6 @@ async fn pt_body(
         data: src.data.clone(),
         device: src.dev.clone(),
         settings,
-        order,
         run: src.run.clone(),
         label,
         model,

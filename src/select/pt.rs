@@ -43,17 +43,6 @@ use crate::search::steps::{self, DeviceBatch, alpha_step, detached_probs};
 use crate::search::{EvalPass, PassSetup, SearchData};
 use crate::space::{CellType, DARTS_NODES, Family, SearchSpace, darts_edges, darts_node_edges};
 
-/// How PT orders its edge decisions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EdgeOrder {
-    /// A seeded random undecided edge (node) per cell type and event, as the official code.
-    Random,
-    /// A given order per cell type (SGAS+PT follows SGAS's decisions); topology then follows
-    /// SGAS's rule (a node is full once two of its edges are decided).
-    Given(Vec<(String, usize)>),
-}
-
 /// PT's state between epochs (saved in its checkpoint).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PtState {
@@ -87,10 +76,10 @@ pub fn is_event_epoch(epoch: usize, intv: usize, tune_epochs: usize, family: Fam
 /// The evaluation passes PT will make in total (for progress). Each event scores the
 /// supernet once before its decisions and once after each; an operation decision scores every
 /// operation of its edge; a topology decision scores 3 + 4 + 3 + ... candidate cuts.
-pub fn planned_passes(space: &SearchSpace, topology: bool) -> usize {
+pub fn planned_passes(space: &SearchSpace) -> usize {
     let cells = space.cell_types().len();
     let op_phase = space.num_edges() * (1 + cells * (space.num_ops() + 1));
-    let topo_phase = if topology && space.family == Family::Darts {
+    let topo_phase = if space.family == Family::Darts {
         3 + cells * ((3 + (4 + 3) + (5 + 4 + 3)) + 3)
     } else {
         0
@@ -98,20 +87,7 @@ pub fn planned_passes(space: &SearchSpace, topology: bool) -> usize {
     op_phase + topo_phase
 }
 
-/// Index of the first minimum (strict <) or, for loss, the first maximum (strict >).
-pub fn choose_op(criterion: Criterion, acc: &[f64], loss: &[f64]) -> usize {
-    let mut best = 0;
-    for o in 1..acc.len() {
-        let better = match criterion {
-            Criterion::Acc => acc[o] < acc[best],
-            Criterion::Loss => loss[o] > loss[best],
-        };
-        if better {
-            best = o;
-        }
-    }
-    best
-}
+pub use crate::config::pt::choose_op;
 
 /// Index of the candidate whose removal hurts least: the last maximum of accuracy (ties go to
 /// the later edge), or the last minimum of loss.
@@ -170,7 +146,6 @@ pub struct Pt {
     pub data: SearchData,
     pub device: Device,
     pub settings: PtConfig,
-    pub order: EdgeOrder,
     pub run: RunDir,
     pub label: String,
     pub model: Supernet,
@@ -238,7 +213,7 @@ impl Pt {
         // A process killed after its last checkpoint left records of the epochs it replays
         // now (a fresh start replays them all): they go, so each is recorded once.
         self.run.rewind_selection(&self.label, state.epoch)?;
-        let total = planned_passes(&self.space, self.order == EdgeOrder::Random);
+        let total = planned_passes(&self.space);
         Ok(PtRun {
             pt: self,
             sgd,
@@ -337,21 +312,10 @@ impl PtRun {
         pool[rng.random_range(0..pool.len())]
     }
 
-    /// The next edge to decide for cell type `ci`.
-    fn next_edge(&self, ci: usize, cell: CellType, epoch: usize) -> Option<usize> {
+    /// The next edge to decide for cell type `ci`: a seeded random undecided one.
+    fn next_edge(&self, ci: usize, epoch: usize) -> Option<usize> {
         let undecided = self.state.projections[ci].undecided_edges();
-        if undecided.is_empty() {
-            return None;
-        }
-        match &self.pt.order {
-            EdgeOrder::Random => Some(self.pick_random(&undecided, epoch, ci, Stream::PtEdge)),
-            EdgeOrder::Given(order) => order
-                .iter()
-                .filter(|(c, _)| c == cell.name())
-                .map(|(_, e)| *e)
-                .find(|e| undecided.contains(e))
-                .or_else(|| undecided.first().copied()),
-        }
+        (!undecided.is_empty()).then(|| self.pick_random(&undecided, epoch, ci, Stream::PtEdge))
     }
 
     fn evaluated(&self, label: String) {
@@ -378,11 +342,7 @@ impl PtRun {
             ));
         }
         let chosen = choose_op(self.pt.settings.criterion, &acc, &loss);
-        let p = &mut self.state.projections[at.ci];
-        p.decided[edge] = Some(chosen);
-        if let EdgeOrder::Given(_) = self.pt.order {
-            prune_full_nodes(p, self.pt.space.family);
-        }
+        self.state.projections[at.ci].decided[edge] = Some(chosen);
         let (from, to) = edge_ends(&self.pt.space, edge);
         Ok(OpDecision {
             epoch: at.epoch,
@@ -462,7 +422,7 @@ impl PtRun {
                 acc_before: acc,
             };
             let decision = if ops_pending {
-                let Some(edge) = self.next_edge(ci, cell, epoch) else {
+                let Some(edge) = self.next_edge(ci, epoch) else {
                     continue;
                 };
                 let mut d = self.op_decision(at, edge).await?;
@@ -486,7 +446,7 @@ impl PtRun {
                     decision: d,
                     label: Some(self.pt.label.clone()),
                 }
-            } else if self.pt.space.family == Family::Darts && self.pt.order == EdgeOrder::Random {
+            } else if self.pt.space.family == Family::Darts {
                 let done = &self.state.topology_done[ci];
                 let pending: Vec<usize> = (1..DARTS_NODES).filter(|n| !done[*n]).collect();
                 if pending.is_empty() {
@@ -524,7 +484,6 @@ impl PtRun {
             .iter()
             .all(|p| p.undecided_edges().is_empty());
         let topo_done = self.pt.space.family == Family::Nb201
-            || self.pt.order != EdgeOrder::Random
             || self
                 .state
                 .topology_done
@@ -647,23 +606,6 @@ impl PtRun {
         };
         ckpt.save(&self.pt.run.selection_checkpoint(&self.pt.label))?;
         Ok(())
-    }
-}
-
-/// SGAS's topology rule: a node with two decided inputs drops the others.
-fn prune_full_nodes(proj: &mut CellProjection, family: Family) {
-    if family != Family::Darts {
-        return;
-    }
-    for node in 0..DARTS_NODES {
-        let range = darts_node_edges(node);
-        if range.clone().filter(|e| proj.decided[*e].is_some()).count() >= 2 {
-            for e in range {
-                if proj.decided[e].is_none() {
-                    proj.removed[e] = true;
-                }
-            }
-        }
     }
 }
 

@@ -5,7 +5,8 @@ use darts_pt::config::{DataConfig, Preset};
 use darts_pt::device::{DeviceChoice, select};
 use darts_pt::experiment::report::{Row, collect, csv, head_to_head, mean_sd};
 use darts_pt::experiment::{
-    Arm, ExperimentRequest, Plan, chart, read_timings, run_experiment, search_dir, train_dir,
+    Arm, ExperimentRequest, Plan, Searcher, chart, read_timings, run_experiment, search_dir,
+    train_dir,
 };
 use darts_pt::job::Control;
 use darts_pt::run::RunReader;
@@ -17,7 +18,7 @@ use crate::common::selections;
 fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");
-    let mut plan = Plan::new(SpaceId::Nb201, Preset::Tiny, DataConfig::default());
+    let mut plan = Plan::new(SpaceId::Nb201, Preset::Tiny, DataConfig::default(), &[]).unwrap();
     // Smaller than the tiny preset: this checks the phases and the report, not the numbers.
     (plan.search.channels, plan.search.epochs) = (4, 2);
     plan.search.data.train_images = Some(400);
@@ -42,10 +43,10 @@ fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
     // budget; the rows carry exactly those records.
     let rows = collect(&out, &[5], &plan).unwrap();
     assert_eq!(rows.len(), 3);
-    for (row, arm) in rows.iter().zip(Arm::ALL) {
+    for (row, arm) in rows.iter().zip(plan.arms()) {
         assert_eq!((row.seed, row.arm), (5, arm));
-        let sel = &selections(&search_dir(&out, 5, arm.search_method()))[arm.selection_label()];
-        assert_eq!(sel.search_method, arm.search_method().to_string());
+        let sel = &selections(&search_dir(&out, 5, arm.searcher()))[arm.selection_label()];
+        assert_eq!(sel.search_method, arm.searcher().method().to_string());
         assert_eq!(Some(&row.genotype), sel.genotype.as_ref());
         assert_eq!(row.supernet_acc, sel.supernet_acc_after);
         let trained = RunReader::local(&train_dir(&out, 5, arm)).result().unwrap();
@@ -54,9 +55,9 @@ fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
         assert_eq!(row.test_acc, Some(trained.final_test_acc));
         assert_eq!(row.params, Some(trained.params));
     }
-    assert!(selections(&search_dir(&out, 5, Arm::Pt.search_method())).contains_key("magnitude"));
+    assert!(selections(&search_dir(&out, 5, Arm::Pt.searcher())).contains_key("magnitude"));
     let md = std::fs::read_to_string(&report).unwrap();
-    for arm in Arm::ALL {
+    for arm in plan.arms() {
         assert!(
             md.contains(&format!("| nb201 | 5 | {} |", arm.name())),
             "{md}"
@@ -66,7 +67,7 @@ fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
     let table = std::fs::read_to_string(out.join("report.csv")).unwrap();
     assert_eq!(table.lines().count(), 4);
     let png = image::open(out.join("report.png")).unwrap();
-    assert_eq!((png.width(), png.height()), (900, 520));
+    assert_eq!((png.width(), png.height()), (chart::WIDTH, chart::HEIGHT));
     let timings = read_timings(&out);
     assert_eq!(timings.len(), 8, "{timings:?}");
     assert!(
@@ -83,6 +84,18 @@ fn tiny_experiment_reports_every_arm_and_a_rerun_skips_finished_phases() {
     assert_eq!(read_timings(&out), timings);
     let after = std::fs::read_to_string(train_dir(&out, 5, Arm::Pt).join("metrics.jsonl")).unwrap();
     assert_eq!(before, after);
+
+    // Other methods with the same sizes reuse what is there: fixed alpha alone runs nothing
+    // new and reports its one arm.
+    let mut fewer = req.clone();
+    fewer.plan.methods = vec![darts_pt::config::Method::FixedAlpha];
+    run_experiment(&fewer, std::slice::from_ref(&device), &Control::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(read_timings(&out), timings);
+    let table = std::fs::read_to_string(out.join("report.csv")).unwrap();
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.contains(",pt-fixed-alpha,"), "{table}");
 
     // Other settings in the same directory are refused, naming it.
     let mut other = req.clone();
@@ -102,6 +115,7 @@ fn row(seed: u64, arm: Arm, acc: f64) -> Row {
         seed,
         arm,
         genotype: "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|".into(),
+        normal_skips: Some(1),
         supernet_acc: Some(0.5),
         test_acc: Some(acc),
         best_test_acc: Some(acc),
@@ -139,7 +153,7 @@ fn summary_statistics_and_csv() {
     );
     assert_eq!(
         lines.next().unwrap(),
-        "nb201,0,magnitude,|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|,0.500000,0.800000,0.800000,1000,"
+        "nb201,0,magnitude,|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|,1,0.500000,0.800000,0.800000,1000,"
     );
     // A DARTS genotype has commas and quotes: the field is quoted.
     let mut darts = row(0, Arm::Pt, 0.9);
@@ -149,7 +163,7 @@ fn summary_statistics_and_csv() {
     // ... and a CSV reader gets every field back.
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let record = reader.records().next().unwrap().unwrap();
-    assert_eq!((record.len(), &record[3]), (9, darts.genotype.as_str()));
+    assert_eq!((record.len(), &record[3]), (10, darts.genotype.as_str()));
 }
 
 #[test]
@@ -164,14 +178,15 @@ fn the_chart_draws_one_bar_per_method_and_seed_with_its_height() {
     ];
     let font = ab_glyph::FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).unwrap();
     let img = chart::render("test", &rows, &font);
-    // Count, per method, the columns holding its colour and the topmost row it reaches.
+    let arms = [Arm::Magnitude, Arm::Pt, Arm::PtFixedAlpha];
+    // Count, per method, the columns of the bar panel holding its colour and the topmost row
+    // it reaches (above the axis: the legend is below).
     let mut columns = [0usize; 3];
     let mut tops = [u32::MAX; 3];
-    for (i, arm) in Arm::ALL.iter().enumerate() {
+    for (i, arm) in arms.iter().enumerate() {
         let c = chart::colour(*arm);
-        for x in 0..img.width() {
-            // Skip the legend at the bottom.
-            let ys: Vec<u32> = (0..img.height() - 80)
+        for x in 0..chart::SPLIT {
+            let ys: Vec<u32> = (0..chart::PLOT_BOTTOM)
                 .filter(|&y| img.get_pixel(x, y).0 == c)
                 .collect();
             if let Some(&top) = ys.first() {
@@ -185,6 +200,36 @@ fn the_chart_draws_one_bar_per_method_and_seed_with_its_height() {
     assert!(columns.iter().all(|&c| c == columns[0]), "{columns:?}");
     // Higher accuracy, higher bar: PT (86%) above fixed-alpha PT (84%) above magnitude (82%).
     assert!(tops[1] < tops[2] && tops[2] < tops[0], "{tops:?}");
+    // No colour of a method without rows.
+    let sgas = chart::colour(Arm::SgasPt);
+    assert!(img.pixels().all(|p| p.0 != sgas));
+}
+
+#[test]
+fn the_scatter_puts_cells_with_more_skip_connections_right_and_worse_ones_lower() {
+    let mut collapsed = row(0, Arm::Magnitude, 0.70);
+    collapsed.normal_skips = Some(7);
+    let mut healthy = row(0, Arm::Pt, 0.86);
+    healthy.normal_skips = Some(1);
+    let font = ab_glyph::FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).unwrap();
+    let img = chart::render("test", &[collapsed, healthy], &font);
+    // The centre of each method's pixels in the scatter panel, above the axis.
+    let centre = |arm: Arm| {
+        let c = chart::colour(arm);
+        let pts: Vec<(u32, u32)> = (chart::SPLIT..img.width())
+            .flat_map(|x| (0..chart::PLOT_BOTTOM).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0 == c)
+            .collect();
+        assert!(!pts.is_empty(), "no point for {arm:?}");
+        let n = pts.len() as u32;
+        (
+            pts.iter().map(|p| p.0).sum::<u32>() / n,
+            pts.iter().map(|p| p.1).sum::<u32>() / n,
+        )
+    };
+    let (m, p) = (centre(Arm::Magnitude), centre(Arm::Pt));
+    assert!(m.0 > p.0 + 100, "7 skips right of 1: {m:?} {p:?}");
+    assert!(m.1 > p.1 + 50, "70% below 86%: {m:?} {p:?}");
 }
 
 /// Where the test below, run as its own child, runs the experiment.
@@ -193,7 +238,7 @@ const EXPERIMENT_DIR: &str = "DARTS_PT_TEST_EXPERIMENT_DIR";
 /// The experiment of the test below, with a two-epoch retraining so that every phase has a
 /// checkpoint to be killed after.
 fn small_experiment(out: &std::path::Path) -> ExperimentRequest {
-    let mut plan = Plan::new(SpaceId::Nb201, Preset::Tiny, DataConfig::default());
+    let mut plan = Plan::new(SpaceId::Nb201, Preset::Tiny, DataConfig::default(), &[]).unwrap();
     (plan.search.channels, plan.search.epochs) = (4, 2);
     plan.search.data.train_images = Some(400);
     plan.search.pt.tune_epochs = Some(2);
@@ -249,8 +294,8 @@ fn an_experiment_killed_in_every_phase_completes_to_the_same_report() {
         String::from_utf8_lossy(&done.stderr)
     );
 
-    let seed = search_dir(&killed, 3, darts_pt::config::Method::Darts);
-    let fixed = search_dir(&killed, 3, darts_pt::config::Method::FixedAlpha);
+    let seed = search_dir(&killed, 3, Searcher::Darts);
+    let fixed = search_dir(&killed, 3, Searcher::FixedAlpha);
     let markers = [
         seed.join("checkpoint.safetensors"),
         fixed.join("checkpoint.safetensors"),
@@ -285,4 +330,84 @@ fn an_experiment_killed_in_every_phase_completes_to_the_same_report() {
     assert_eq!(text.matches("already finished").count(), 7, "{text}");
     let report = |out: &std::path::Path| std::fs::read_to_string(out.join("report.csv")).unwrap();
     assert_eq!(report(&whole), report(&killed));
+}
+
+/// `experiment --preset tiny` on a DARTS-family space through the command line, one seed:
+/// it finishes, and its report parses: one CSV row per method's cell with the normal cell's
+/// skip connections counted from its genotype, a summary line per method, and a picture of
+/// each search run's cells.
+fn tiny_darts_family_experiment(space: &str, methods: &str, arms: &[Arm]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(space);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_darts-pt"))
+        .args([
+            "experiment",
+            "pt-vs-magnitude",
+            "--space",
+            space,
+            "--methods",
+            methods,
+        ])
+        .args([
+            "--seeds", "0", "--preset", "tiny", "--device", "cpu", "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+
+    let mut reader = csv::Reader::from_path(out.join("report.csv")).unwrap();
+    let head = reader.headers().unwrap().clone();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let methods_seen: Vec<&str> = records.iter().map(|r| &r[col("method")]).collect();
+    let names: Vec<&str> = arms.iter().map(|a| a.name()).collect();
+    assert_eq!(methods_seen, names);
+    for r in &records {
+        assert_eq!(&r[col("space")], space);
+        let genotype = &r[col("genotype")];
+        let normal = &genotype[..genotype.find("reduce=").unwrap()];
+        let skips: usize = r[col("normal_skip_connections")].parse().unwrap();
+        assert_eq!(skips, normal.matches("skip_connect").count(), "{genotype}");
+        let acc: f64 = r[col("retrained_test_acc")].parse().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        let sup: f64 = r[col("supernet_acc_after_discretization")].parse().unwrap();
+        assert!((0.0..=1.0).contains(&sup));
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for a in arms {
+        assert!(
+            md.contains(&format!("| {space} | 0 | {} | `Genotype(", a.name())),
+            "{md}"
+        );
+        assert!(md.contains(&format!("\n| {} | 1 | ", a.name())), "{md}");
+    }
+    let png = image::open(out.join("report.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (chart::WIDTH, chart::HEIGHT));
+    let mut searchers: Vec<Searcher> = arms.iter().map(|a| a.searcher()).collect();
+    searchers.dedup();
+    for s in searchers {
+        let picture = darts_pt::experiment::cells::cell_picture(&out, 0, s);
+        let rel = picture.strip_prefix(&out).unwrap().display().to_string();
+        if cfg!(has_vulkan) {
+            let img = image::open(&picture).unwrap();
+            assert_eq!((img.width(), img.height()), (1400, 1600));
+            assert!(md.contains(&format!("]({rel})")), "{md}");
+        } else {
+            assert!(md.contains("could not be drawn"), "{md}");
+        }
+    }
+}
+
+#[test]
+fn a_tiny_s2_experiment_of_every_method_reports_skip_connections_and_cells() {
+    let arms = Arm::of(&darts_pt::experiment::METHODS);
+    tiny_darts_family_experiment("s2", "darts,sdarts-rs,sgas,fixed-alpha", &arms);
+}
+
+#[test]
+fn a_tiny_darts_space_experiment_with_sgas_pt_reports_skip_connections_and_cells() {
+    let arms = [Arm::Magnitude, Arm::Pt, Arm::Sgas, Arm::SgasPt];
+    tiny_darts_family_experiment("darts", "darts,sgas", &arms);
 }

@@ -25,7 +25,7 @@ use darts_pt::search::{
     EvalPass, PassSetup, SearchData, SearchStart, init_supernet, load_search_data,
     restore_supernet, run_search,
 };
-use darts_pt::select::pt::{EdgeOrder, Pt, choose_removal};
+use darts_pt::select::pt::{Pt, choose_removal};
 use darts_pt::select::{SelectRequest, genotype_from_projection, magnitude, run_select};
 use darts_pt::space::{CellType, DARTS_NODES, SpaceId, darts_node_edges, nb201_edges};
 
@@ -229,7 +229,6 @@ fn pt_keeps_the_decisive_op_that_magnitude_drops() {
         data: data.clone(),
         device: dev.clone(),
         settings,
-        order: EdgeOrder::Random,
         run,
         label: "pt".into(),
         model,

@@ -15,7 +15,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use darts_pt::checkpoint::Checkpoint;
 use darts_pt::config::layers::{DataFlags, RunFlags, SearchFlags};
-use darts_pt::config::{Method, Preset, SearchConfig};
+use darts_pt::config::{Method, Preset, SearchConfig, SgasOp};
 use darts_pt::device::{DeviceChoice, SelectedDevice, select};
 use darts_pt::job::{Control, End, Event, Job, JobOptions};
 use darts_pt::nn::InputShape;
@@ -766,6 +766,128 @@ fn a_tiny_sgas_search_decides_on_schedule_grows_the_batch_and_never_undoes_a_dec
         }
         assert_eq!(cell.removed.iter().filter(|r| **r).count(), 6);
     }
+}
+
+/// SGAS+PT (spec 2.4): SGAS's schedule and edge scores choose when and which edge, PT's
+/// measurement the operation. Replaying SGAS's rule on the recorded alpha gives every edge in
+/// order; each operation is the one whose removal cost the most held-out accuracy; no pruned
+/// edge is ever scored, decided or brought back; and a settings file cannot ask for it on
+/// another method.
+#[test]
+fn sgas_pt_decides_sgas_edges_on_sgas_epochs_with_pt_criterion_and_never_revives_an_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sgas-pt");
+    let mut cfg = SearchConfig::preset(SpaceId::Darts, Method::Sgas, Preset::Tiny);
+    (cfg.channels, cfg.layers, cfg.batch_size, cfg.epochs) = (4, 3, 32, 4);
+    cfg.data.train_images = Some(128);
+    cfg.eval_each_epoch = false;
+    (cfg.sgas.warmup, cfg.sgas.decision_freq) = (1, 2);
+    cfg.sgas.op_choice = SgasOp::Pt;
+    let mut snapshots: Vec<Vec<CellProjection>> = Vec::new();
+    let mut sink = |e: &Event| {
+        if let Event::Checkpoint { path, .. } = e {
+            let ckpt = Checkpoint::load(Path::new(path)).unwrap();
+            snapshots.push(checkpoint_projections(&ckpt).unwrap());
+        }
+    };
+    let start = SearchStart::New {
+        config: Box::new(cfg.clone()),
+        dir: out.clone(),
+    };
+    run_search(start, &cpu_device(), &mut sink, &Control::new()).unwrap();
+    let final_ckpt = Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    snapshots.push(checkpoint_projections(&final_ckpt).unwrap());
+
+    let decisions: Vec<SgasDecision> = read_jsonl::<serde_json::Value>(&out.join("events.jsonl"))
+        .into_iter()
+        .filter(|v| v["event"] == "sgas_decision")
+        .map(|v| serde_json::from_value(v["decision"].clone()).unwrap())
+        .collect();
+    // SGAS's epochs: the ends of epochs 1 and 3, one edge per cell type, normal first; the
+    // rest after the last epoch.
+    let when: Vec<(usize, &str)> = decisions
+        .iter()
+        .map(|d| (d.epoch, d.cell.as_str()))
+        .collect();
+    assert_eq!(
+        &when[..4],
+        [(1, "normal"), (1, "reduce"), (3, "normal"), (3, "reduce")]
+    );
+    assert!(when[4..].iter().all(|(e, _)| *e == 4), "{when:?}");
+    assert_eq!(decisions.len(), 16);
+
+    // SGAS's order: SGAS's rule on the alpha of the moment picks each recorded edge, and
+    // pruning follows as in SGAS.
+    let alphas: Vec<AlphaRecord> = read_jsonl(&out.join("alpha.jsonl"));
+    let space = SpaceId::Darts.space();
+    let ops: Vec<Vec<_>> = (0..14).map(|e| space.normal[e].clone()).collect();
+    let mut replay = [CellProjection::new(14), CellProjection::new(14)];
+    let mut pruned_so_far = [Vec::new(), Vec::new()];
+    for d in &decisions {
+        let i = usize::from(d.cell == "reduce");
+        let rec = alphas
+            .iter()
+            .find(|a| a.epoch == (d.epoch + 1).min(4))
+            .unwrap();
+        let probs = if i == 0 {
+            &rec.normal
+        } else {
+            rec.reduce.as_ref().unwrap()
+        };
+        let (edge, score) = sgas::choose_edge(&replay[i], probs, &ops, &[], 1).unwrap();
+        assert_eq!(d.edge, edge, "{d:?}");
+        assert!((d.score - score).abs() < 1e-12, "{d:?}");
+        assert!(
+            !pruned_so_far[i].contains(&d.edge),
+            "a pruned edge decided: {d:?}"
+        );
+        // PT's criterion: every operation (the space has no `none`) scored with it masked,
+        // the one whose removal left the lowest accuracy kept (first minimum).
+        let pt = d.pt.as_ref().expect("PT's scores recorded");
+        assert_eq!(pt.candidates, (0..7).collect::<Vec<_>>());
+        assert!(pt.acc_without.iter().all(|a| (0.0..=1.0).contains(a)));
+        let lowest = pt.acc_without.iter().copied().fold(f64::INFINITY, f64::min);
+        let first = pt.acc_without.iter().position(|a| *a == lowest).unwrap();
+        assert_eq!(d.op, first, "{d:?}");
+        assert_eq!(
+            pt.magnitude_op,
+            sgas::magnitude_op(&probs[d.edge], &ops[d.edge])
+        );
+        assert_eq!(
+            sgas::commit(&mut replay[i], edge, d.op, Family::Darts),
+            d.pruned
+        );
+        pruned_so_far[i].extend(&d.pruned);
+    }
+    assert_eq!(snapshots.last().unwrap(), &replay.to_vec());
+    // Nothing decided or pruned ever comes back, checkpoint to checkpoint.
+    for pair in snapshots.windows(2) {
+        for (a, b) in pair[0].iter().zip(&pair[1]) {
+            assert_never_undone(a, b, "SGAS+PT");
+        }
+    }
+    // The batch still grows after each decision epoch.
+    let bs: Vec<usize> = epoch_lines(&out).iter().map(|m| m.batch_size).collect();
+    assert_eq!(bs, [32, 32, 40, 40]);
+
+    // The search is the selection: PT after it is refused with the way to SGAS+PT.
+    let req = darts_pt::select::SelectRequest::new(&out, darts_pt::config::SelectMethod::Pt);
+    let err = darts_pt::select::run_select(&req, &cpu_device(), &mut |_| {}, &Control::new())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("--sgas-op pt"), "{err}");
+
+    // SGAS+PT is SGAS's: another method with it is refused.
+    let mut darts = cfg.clone();
+    darts.method = Method::Darts;
+    assert!(
+        darts
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--method sgas")
+    );
 }
 
 /// A fresh search on the CPU device, events ignored, to its end.

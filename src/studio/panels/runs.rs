@@ -139,7 +139,7 @@ impl SearchForm {
         Ok(SearchFlags {
             run,
             method: Some(self.method),
-            sgas_criterion: None,
+            ..SearchFlags::default()
         })
     }
 
