@@ -28,9 +28,11 @@ pub enum ExperimentCommand {
     ///
     /// Every search, selection and training is its own run directory under --out: re-running
     /// the same command skips finished phases and resumes interrupted ones (Ctrl-C saves a
-    /// checkpoint). Writes report.md, report.csv and report.png into --out. With --preset
-    /// laptop the whole 3-seed NB201 experiment is sized for about two hours on a 2-core CPU
-    /// on the bundled data; S2/S3 cost several times more.
+    /// checkpoint). Writes report.md, report.csv, report.png and a picture of each search
+    /// run's cells (cells/) into --out. With --preset laptop and the default methods, three
+    /// seeds on the bundled data take about 35 minutes on a 2-core CPU for NB201, 45 for S2,
+    /// and the 7-op DARTS space (the dearest, PT's ~290 evaluation passes) is sized for about
+    /// two hours; each added method adds its searches, selections and retrainings.
     #[command(verbatim_doc_comment)]
     PtVsMagnitude(PtVsMagnitudeArgs),
 }
@@ -49,7 +51,7 @@ pub struct PtVsMagnitudeArgs {
     /// Comma-separated seeds, one search + selection + retraining round each.
     #[arg(long, default_value = "0,1,2", value_delimiter = ',')]
     pub seeds: Vec<u64>,
-    /// laptop (NB201: under two hours for 3 seeds on a 2-core CPU), tiny (minutes; tests) or
+    /// laptop (3 seeds in at most about two hours on a 2-core CPU), tiny (minutes; tests) or
     /// paper (the papers' protocols; days).
     #[arg(long, default_value = "laptop", value_parser = parse::<Preset>)]
     pub preset: Preset,

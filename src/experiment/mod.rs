@@ -3,20 +3,24 @@
 //! For each seed: one supernet search with first-order DARTS and one with fixed alpha; from the
 //! DARTS supernet a cell by alpha's magnitude and a cell by PT, from the fixed-alpha supernet a
 //! cell by PT (the paper's Table 3 columns); then each cell retrained from scratch with the same
-//! budget and tested. Every search, selection and training is its own run directory under
-//! `--out`, so re-running the command skips what is finished and resumes what is not. Given
-//! several devices, [`schedule`] runs independent parts side by side, one per device.
+//! budget and tested. `--methods` adds SDARTS-RS (magnitude and PT from its supernet) and SGAS
+//! (SGAS's own cell, and SGAS+PT's from a second search). Every search, selection and training
+//! is its own run directory under `--out`, so re-running the command skips what is finished
+//! and resumes what is not. Given several devices, [`schedule`] runs independent parts side by
+//! side, one per device.
 //!
 //! ```text
 //! OUT/
-//!   experiment.toml                the settings (a re-run must match them)
+//!   experiment.toml                the settings (a re-run must match them; methods may change)
 //!   timings.json                   seconds spent in each phase, summed over re-runs
 //!   seed0/search-darts/            search run; selections magnitude and pt
 //!   seed0/search-fixed-alpha/      search run; selection pt
-//!   seed0/train-magnitude/         training runs, one per derived cell
+//!   seed0/search-sgas-pt/ ...      (with --methods) search-sdarts-rs, search-sgas, search-sgas-pt
+//!   seed0/train-magnitude/         training runs, one per derived cell (arm)
 //!   seed0/train-pt/
 //!   seed0/train-pt-fixed-alpha/
 //!   report.md  report.csv  report.png
+//!   cells/seed0-darts.png ...      the studio's picture of each search run's cells
 //! ```
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -8,8 +8,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{Arm, ExperimentRequest, PhaseTime, Plan, Searcher, search_dir, train_dir};
+use crate::config::Method;
 use crate::genotype::Genotype;
-use crate::run::RunReader;
+use crate::run::{Decision, RunEvent, RunReader};
 use crate::space::{Family, OpKind};
 
 /// One derived cell and what became of it.
@@ -187,9 +188,13 @@ fn describe_plan(plan: &Plan) -> String {
         images(s.data.train_images)
     );
     let arms: Vec<&str> = plan.arms().iter().map(|a| a.title()).collect();
+    let sgas = match plan.methods.contains(&Method::Sgas) {
+        true => "; SGAS and SGAS+PT keep their own decisions",
+        false => "",
+    };
     let _ = writeln!(
         out,
-        "- Selection ({}): magnitude is alpha's argmax, PT the accuracy criterion with {tune}; SGAS and SGAS+PT keep their own decisions.",
+        "- Selection ({}): magnitude is alpha's argmax, PT the accuracy criterion with {tune}{sgas}.",
         arms.join(", ")
     );
     let _ = writeln!(
@@ -328,6 +333,7 @@ pub fn markdown(
             pairs.join("; ")
         );
     }
+    s += &overrides_line(req).unwrap_or_default();
     s += "\n## Time per phase\n\n| phase | wall-clock s | CPU s (both cores) |\n|---|---|---|\n";
     let mut total = PhaseTime::default();
     for &seed in &req.seeds {
@@ -346,6 +352,47 @@ pub fn markdown(
         total.cpu
     );
     s
+}
+
+/// SGAS+PT against SGAS's own rule in one search run: (edges where PT kept another operation
+/// than the largest probability, edges PT decided).
+pub fn pt_overrides(run: &Path) -> (usize, usize) {
+    let reader = RunReader::local(run);
+    let (events, _) = reader.lines::<RunEvent>(&reader.dir.events());
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Decision(Decision::SgasDecision { decision: d }) => {
+                d.pt.as_ref().map(|pt| pt.magnitude_op != d.op)
+            }
+            _ => None,
+        })
+        .fold((0, 0), |(other, n), o| (other + usize::from(o), n + 1))
+}
+
+/// The report's line on how often SGAS+PT overrode SGAS's choice of operation, per seed.
+fn overrides_line(req: &ExperimentRequest) -> Option<String> {
+    if !req.plan.arms().contains(&Arm::SgasPt) {
+        return None;
+    }
+    let per_seed: Vec<String> = req
+        .seeds
+        .iter()
+        .map(|&seed| {
+            (
+                seed,
+                pt_overrides(&search_dir(&req.out, seed, Searcher::SgasPt)),
+            )
+        })
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(seed, (k, n))| format!("seed {seed}: {k} of {n}"))
+        .collect();
+    (!per_seed.is_empty()).then(|| {
+        format!(
+            "\nSGAS+PT against SGAS's own rule: edges where PT kept another operation than the largest probability ({}).\n",
+            per_seed.join("; ")
+        )
+    })
 }
 
 /// (seeds where `a` beats `b`, ties, seeds with both retrained).

@@ -1,4 +1,4 @@
-//! SGAS+PT (the paper's section 6, spec 2.4): SGAS's schedule and edge scores decide when and
+//! SGAS+PT (the paper's combination, spec 2.4): SGAS's schedule and edge scores decide when and
 //! which edge; PT's measurement chooses the operation on it. At each decision the supernet is
 //! scored on the whole held-out half once per non-`none` operation of the edge, that operation
 //! masked (its mixing weight zeroed, the others left as they are), with batch statistics, and

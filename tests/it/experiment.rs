@@ -383,6 +383,11 @@ fn tiny_darts_family_experiment(space: &str, methods: &str, arms: &[Arm]) {
         );
         assert!(md.contains(&format!("\n| {} | 1 | ", a.name())), "{md}");
     }
+    if arms.contains(&Arm::SgasPt) {
+        // Every one of the 16 SGAS decisions (8 per cell type) was PT's to make.
+        assert!(md.contains("SGAS+PT against SGAS's own rule"), "{md}");
+        assert!(md.contains(" of 16)"), "{md}");
+    }
     let png = image::open(out.join("report.png")).unwrap();
     assert_eq!((png.width(), png.height()), (chart::WIDTH, chart::HEIGHT));
     let mut searchers: Vec<Searcher> = arms.iter().map(|a| a.searcher()).collect();
