@@ -677,6 +677,29 @@ fn sgas_decides_at_epochs_9_14_to_44_of_the_paper_schedule_and_decisions_are_fin
     assert!(proj.undecided_edges().is_empty());
 }
 
+/// The `sgas_decision` events of a 4-epoch SGAS run with warm-up 1 and a decision every 2
+/// epochs, checked to fall on that schedule: the ends of epochs 1 and 3, one edge per cell
+/// type, normal first; after the last epoch the remaining edges at once (epoch 4); 8 decisions
+/// per cell type in all.
+fn sgas_decisions_on_schedule(out: &Path) -> Vec<SgasDecision> {
+    let decisions: Vec<SgasDecision> = read_jsonl::<serde_json::Value>(&out.join("events.jsonl"))
+        .into_iter()
+        .filter(|v| v["event"] == "sgas_decision")
+        .map(|v| serde_json::from_value(v["decision"].clone()).unwrap())
+        .collect();
+    let when: Vec<(usize, &str)> = decisions
+        .iter()
+        .map(|d| (d.epoch, d.cell.as_str()))
+        .collect();
+    assert_eq!(
+        &when[..4],
+        [(1, "normal"), (1, "reduce"), (3, "normal"), (3, "reduce")]
+    );
+    assert!(when[4..].iter().all(|(e, _)| *e == 4), "{when:?}");
+    assert_eq!(decisions.len(), 16, "8 decisions per cell type: {when:?}");
+    decisions
+}
+
 #[test]
 fn a_tiny_sgas_search_decides_on_schedule_grows_the_batch_and_never_undoes_a_decision() {
     let dir = tempfile::tempdir().unwrap();
@@ -706,23 +729,7 @@ fn a_tiny_sgas_search_decides_on_schedule_grows_the_batch_and_never_undoes_a_dec
     let final_ckpt = Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
     snapshots.push((5, checkpoint_projections(&final_ckpt).unwrap()));
 
-    // Decisions at the end of epochs 1 and 3 (warm-up 1, every 2), one per cell type, normal
-    // first; after the last epoch the remaining edges are decided at once (epoch 4).
-    let decisions: Vec<SgasDecision> = read_jsonl::<serde_json::Value>(&out.join("events.jsonl"))
-        .into_iter()
-        .filter(|v| v["event"] == "sgas_decision")
-        .map(|v| serde_json::from_value(v["decision"].clone()).unwrap())
-        .collect();
-    let when: Vec<(usize, &str)> = decisions
-        .iter()
-        .map(|d| (d.epoch, d.cell.as_str()))
-        .collect();
-    assert_eq!(
-        &when[..4],
-        [(1, "normal"), (1, "reduce"), (3, "normal"), (3, "reduce")]
-    );
-    assert!(when[4..].iter().all(|(e, _)| *e == 4), "{when:?}");
-    assert_eq!(decisions.len(), 16, "8 decisions per cell type: {when:?}");
+    let decisions = sgas_decisions_on_schedule(&out);
 
     // The batch grows by 8 after each decision epoch: 32 for epochs 0-1, 40 for 2-3.
     let bs: Vec<usize> = epoch_lines(&out).iter().map(|m| m.batch_size).collect();
@@ -798,23 +805,7 @@ fn sgas_pt_decides_sgas_edges_on_sgas_epochs_with_pt_criterion_and_never_revives
     let final_ckpt = Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
     snapshots.push(checkpoint_projections(&final_ckpt).unwrap());
 
-    let decisions: Vec<SgasDecision> = read_jsonl::<serde_json::Value>(&out.join("events.jsonl"))
-        .into_iter()
-        .filter(|v| v["event"] == "sgas_decision")
-        .map(|v| serde_json::from_value(v["decision"].clone()).unwrap())
-        .collect();
-    // SGAS's epochs: the ends of epochs 1 and 3, one edge per cell type, normal first; the
-    // rest after the last epoch.
-    let when: Vec<(usize, &str)> = decisions
-        .iter()
-        .map(|d| (d.epoch, d.cell.as_str()))
-        .collect();
-    assert_eq!(
-        &when[..4],
-        [(1, "normal"), (1, "reduce"), (3, "normal"), (3, "reduce")]
-    );
-    assert!(when[4..].iter().all(|(e, _)| *e == 4), "{when:?}");
-    assert_eq!(decisions.len(), 16);
+    let decisions = sgas_decisions_on_schedule(&out);
 
     // SGAS's order: SGAS's rule on the alpha of the moment picks each recorded edge, and
     // pruning follows as in SGAS.
