@@ -30,9 +30,9 @@ pub enum ExperimentCommand {
     /// the same command skips finished phases and resumes interrupted ones (Ctrl-C saves a
     /// checkpoint). Writes report.md, report.csv, report.png and a picture of each search
     /// run's cells (cells/) into --out. With --preset laptop and the default methods, three
-    /// seeds on the bundled data take about 35 minutes on a 2-core CPU for NB201, 45 for S2,
-    /// and the 7-op DARTS space (the dearest, PT's ~290 evaluation passes) is sized for about
-    /// two hours; each added method adds its searches, selections and retrainings.
+    /// seeds on the bundled data take about 35 minutes on a 2-core CPU for NB201, 45 for S2
+    /// and 87 for the 7-op DARTS space (the dearest: PT's ~290 evaluation passes); each added
+    /// method adds its searches, selections and retrainings (sgas: 32 more minutes there).
     #[command(verbatim_doc_comment)]
     PtVsMagnitude(PtVsMagnitudeArgs),
 }

@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::{Arm, ExperimentRequest, PhaseTime, Plan, Searcher, search_dir, train_dir};
 use crate::config::Method;
 use crate::genotype::Genotype;
-use crate::run::{Decision, RunEvent, RunReader};
+use crate::run::RunReader;
 use crate::space::{Family, OpKind};
 
 /// One derived cell and what became of it.
@@ -357,16 +357,10 @@ pub fn markdown(
 /// SGAS+PT against SGAS's own rule in one search run: (edges where PT kept another operation
 /// than the largest probability, edges PT decided).
 pub fn pt_overrides(run: &Path) -> (usize, usize) {
-    let reader = RunReader::local(run);
-    let (events, _) = reader.lines::<RunEvent>(&reader.dir.events());
-    events
+    RunReader::local(run)
+        .sgas_decisions()
         .iter()
-        .filter_map(|e| match e {
-            RunEvent::Decision(Decision::SgasDecision { decision: d }) => {
-                d.pt.as_ref().map(|pt| pt.magnitude_op != d.op)
-            }
-            _ => None,
-        })
+        .filter_map(|d| d.pt.as_ref().map(|pt| pt.magnitude_op != d.op))
         .fold((0, 0), |(other, n), o| (other + usize::from(o), n + 1))
 }
 

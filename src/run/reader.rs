@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use super::dir::RunDir;
+use super::events::{Decision, RunEvent};
 use super::files::{Files, LocalFiles};
 use super::records::{AlphaRecord, FORMAT, MetricsRecord, RunState, RunStatus, TrainResult};
-use super::selection::SelectionRecord;
+use super::selection::{SelectionRecord, SgasDecision};
 use crate::config::SearchConfig;
 use crate::space::{CellType, SearchSpace};
 
@@ -143,6 +144,19 @@ impl<'a> RunReader<'a> {
         }
     }
 
+    /// SGAS's decisions during the search, in order, from `events.jsonl` (none for other
+    /// methods; unreadable lines are skipped).
+    pub fn sgas_decisions(&self) -> Vec<SgasDecision> {
+        let (events, _) = self.lines::<RunEvent>(&self.dir.events());
+        events
+            .into_iter()
+            .filter_map(|e| match e {
+                RunEvent::Decision(Decision::SgasDecision { decision }) => Some(decision),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The completed selection recorded under `label`, if any.
     pub fn finished_selection(&self, label: &str) -> Option<SelectionRecord> {
         self.selections().ok()?.remove(label).filter(|r| r.complete)
@@ -183,6 +197,8 @@ pub struct RunRecord {
     /// softmax(alpha) per epoch, only records whose shape matches the space.
     pub alphas: Vec<AlphaRecord>,
     pub selections: BTreeMap<String, SelectionRecord>,
+    /// SGAS's decisions made during the search (SGAS+PT's carry PT's measurements).
+    pub sgas_decisions: Vec<SgasDecision>,
     pub has_checkpoint: bool,
     /// What could not be read, for the user.
     pub problems: Vec<String>,
@@ -284,6 +300,7 @@ impl RunRecord {
             metrics,
             alphas,
             selections,
+            sgas_decisions: reader.sgas_decisions(),
             problems,
         }
     }

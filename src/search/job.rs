@@ -22,7 +22,7 @@ use crate::job::{Ctx, End, Event};
 use crate::nn::bn::BnMode;
 use crate::nn::supernet::{Supernet, WeightPlan, weight_plans};
 use crate::optim::{Adam, Sgd, cosine_lr};
-use crate::run::{Decision, MetricsKind, MetricsRecord, RunEvent, SgasDecision, SgasPtScores};
+use crate::run::{Decision, MetricsKind, MetricsRecord, RunEvent, SgasDecision};
 use crate::space::SearchSpace;
 
 /// The SDARTS perturbation radius of an epoch (linear ramp).
@@ -382,15 +382,10 @@ impl Search {
                     let (op, pt) = match self.cfg.sgas.op_choice {
                         SgasOp::Magnitude => (magnitude, None),
                         SgasOp::Pt => {
-                            let scores = self.pt_scores(i, cell, edge, &ops[edge], epoch).await;
-                            let op = scores.chosen(self.cfg.pt.criterion);
-                            (
-                                op,
-                                Some(SgasPtScores {
-                                    magnitude_op: magnitude,
-                                    ..scores
-                                }),
-                            )
+                            let scores = self
+                                .pt_scores(i, cell, edge, &ops[edge], epoch, magnitude)
+                                .await;
+                            (scores.chosen(self.cfg.pt.criterion), Some(scores))
                         }
                     };
                     let pruned =

@@ -31,7 +31,7 @@ impl SgasPtScores {
 impl Search {
     /// PT's scores of `edge` of cell type `ci` at the end of epoch `epoch`: one held-out pass
     /// per non-`none` operation, that operation masked, under the decisions made so far.
-    /// `magnitude_op` is left for the caller.
+    /// `magnitude_op` is SGAS's own choice, kept beside PT's for the report.
     pub(super) async fn pt_scores(
         &self,
         ci: usize,
@@ -39,6 +39,7 @@ impl Search {
         edge: usize,
         ops: &[OpKind],
         epoch: usize,
+        magnitude_op: usize,
     ) -> SgasPtScores {
         let candidates: Vec<usize> = (0..ops.len()).filter(|o| ops[*o] != OpKind::None).collect();
         let (mut acc_without, mut loss_without) = (Vec::new(), Vec::new());
@@ -51,7 +52,7 @@ impl Search {
             candidates,
             acc_without,
             loss_without,
-            magnitude_op: 0,
+            magnitude_op,
         }
     }
 

@@ -387,6 +387,10 @@ fn tiny_darts_family_experiment(space: &str, methods: &str, arms: &[Arm]) {
         // Every one of the 16 SGAS decisions (8 per cell type) was PT's to make.
         assert!(md.contains("SGAS+PT against SGAS's own rule"), "{md}");
         assert!(md.contains(" of 16)"), "{md}");
+        if cfg!(has_vulkan) {
+            let run = search_dir(&out, 0, Searcher::SgasPt);
+            crate::studio::studio_steps_through_sgas_pt_decisions(&run);
+        }
     }
     let png = image::open(out.join("report.png")).unwrap();
     assert_eq!((png.width(), png.height()), (chart::WIDTH, chart::HEIGHT));

@@ -584,6 +584,56 @@ fn studio_search_writes_the_cli_layout_and_cancel_resumes() {
     assert_eq!(epochs, vec![0, 1, 2, 3]);
 }
 
+/// The selection panel on an SGAS+PT search `run` (made by the tiny experiment test): the
+/// decisions it made during the search are stepped through from `events.jsonl`, each with PT's
+/// accuracy without every candidate, the operation kept and SGAS's own choice; the run's
+/// selections are each drawn once (one selection is not shown beside itself).
+pub(crate) fn studio_steps_through_sgas_pt_decisions(run: &Path) {
+    let reader = RunReader::local(run);
+    let decisions = reader.sgas_decisions();
+    let n = decisions.len();
+    assert!(n > 1 && decisions.iter().all(|d| d.pt.is_some()));
+    let overridden = decisions
+        .iter()
+        .filter(|d| d.pt.as_ref().unwrap().magnitude_op != d.op)
+        .count();
+    let mut h = harness(StudioOptions {
+        runs: vec![run.to_path_buf()],
+        panel: Some(Panel::Selection),
+        browse_dir: run.parent().map(Path::to_path_buf),
+        ..Default::default()
+    });
+    settle(&mut h).unwrap();
+    assert!(has_label(&h, "SGAS+PT's decisions, made during the search"));
+    assert!(has_label_containing(
+        &h,
+        &format!("SGAS's own rule on {overridden} of {n} edges")
+    ));
+    for (i, d) in decisions.iter().take(2).enumerate() {
+        let pt = d.pt.as_ref().unwrap();
+        assert!(has_label_containing(
+            &h,
+            &format!("decision {} of {n}", i + 1)
+        ));
+        for a in &pt.acc_without {
+            assert!(has_label(&h, &format!("{:.2}%", 100.0 * a)), "no {a}");
+        }
+        assert!(has_label_containing(
+            &h,
+            &format!("PT keeps {}: removing it leaves", d.op_name)
+        ));
+        h.get_by_label("next ▶").click();
+        h.run_ok();
+    }
+    let selections = reader.selections().unwrap();
+    assert!(!selections.is_empty());
+    for label in selections.keys() {
+        let title = format!("{label} · normal cell");
+        assert_eq!(h.query_all_by_label(&title).count(), 1, "{title}");
+    }
+    assert!(!has_label_containing(&h, "edges differ"));
+}
+
 #[test]
 #[cfg_attr(
     not(has_vulkan),

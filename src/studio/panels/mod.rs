@@ -10,3 +10,4 @@ pub mod device;
 pub mod perturb;
 pub mod runs;
 pub mod selection;
+mod sgas_pt;

@@ -9,8 +9,7 @@ use egui_plot::{Bar, BarChart, HLine, Plot};
 
 use crate::genotype::Genotype;
 use crate::lookup::{Nb201Entry, Nb201Table};
-use crate::run::OpDecision;
-use crate::run::SelectionRecord;
+use crate::run::{OpDecision, SelectionRecord, SgasDecision};
 use crate::space::{CellType, Family, OpKind, SearchSpace};
 use crate::studio::cell::{self, CellView, edge_name};
 use crate::studio::colormap::{ValueRange, op_color, op_short};
@@ -122,7 +121,12 @@ impl SelectionUi {
                     );
                 });
         });
-        if rec.selections.is_empty() {
+        let sgas_pt: Vec<&SgasDecision> = rec
+            .sgas_decisions
+            .iter()
+            .filter(|d| d.pt.is_some())
+            .collect();
+        if rec.selections.is_empty() && sgas_pt.is_empty() {
             ui.add_space(8.0);
             ui.label("No selection yet: run magnitude or PT above (or `darts-pt select`).");
             return action;
@@ -138,9 +142,11 @@ impl SelectionUi {
         {
             self.stepped = (*l).clone();
         }
-        for side in [&mut self.left, &mut self.right] {
-            if !rec.selections.contains_key(side.as_str()) {
-                *side = labels[0].clone();
+        if let Some(first) = labels.first() {
+            for side in [&mut self.left, &mut self.right] {
+                if !rec.selections.contains_key(side.as_str()) {
+                    *side = first.clone();
+                }
             }
         }
 
@@ -148,11 +154,45 @@ impl SelectionUi {
             .id_salt("selection-scroll")
             .show(ui, |ui| {
                 ui.columns(2, |cols| {
-                    self.decisions(&mut cols[0], rec, &space, &with_decisions);
-                    self.compare(&mut cols[1], rec, &space, &labels, table);
+                    if with_decisions.is_empty() && !sgas_pt.is_empty() {
+                        let epochs = rec.config.as_ref().map_or(usize::MAX, |c| c.epochs);
+                        self.sgas_pt_decisions(&mut cols[0], &space, epochs, &sgas_pt);
+                    } else {
+                        self.decisions(&mut cols[0], rec, &space, &with_decisions);
+                    }
+                    if labels.is_empty() {
+                        cols[1].label(
+                            "No selection yet: `darts-pt select --method magnitude` reads the \
+                             cell SGAS decided back.",
+                        );
+                    } else {
+                        self.compare(&mut cols[1], rec, &space, &labels, table);
+                    }
                 });
             });
         action
+    }
+
+    /// The previous/slider/next row over `n` decisions.
+    pub(super) fn stepper(&mut self, ui: &mut Ui, n: usize) {
+        self.step = self.step.min(n - 1);
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(self.step > 0, egui::Button::new("◀ previous"))
+                .clicked()
+            {
+                self.step -= 1;
+            }
+            let mut shown = self.step + 1;
+            ui.add(egui::Slider::new(&mut shown, 1..=n).text("decision"));
+            self.step = shown - 1;
+            if ui
+                .add_enabled(self.step + 1 < n, egui::Button::new("next ▶"))
+                .clicked()
+            {
+                self.step += 1;
+            }
+        });
     }
 
     /// Left column: one PT decision at a time.
@@ -179,24 +219,7 @@ impl SelectionUi {
             ));
             return;
         }
-        self.step = self.step.min(n - 1);
-        ui.horizontal(|ui| {
-            if ui
-                .add_enabled(self.step > 0, egui::Button::new("◀ previous"))
-                .clicked()
-            {
-                self.step -= 1;
-            }
-            let mut shown = self.step + 1;
-            ui.add(egui::Slider::new(&mut shown, 1..=n).text("decision"));
-            self.step = shown - 1;
-            if ui
-                .add_enabled(self.step + 1 < n, egui::Button::new("next ▶"))
-                .clicked()
-            {
-                self.step += 1;
-            }
-        });
+        self.stepper(ui, n);
         let d = &sel.op_decisions[self.step];
         decision_view(ui, rec, space, d, self.step, n);
         if !sel.topology_decisions.is_empty() {
@@ -239,24 +262,33 @@ impl SelectionUi {
         labels: &[String],
         table: &TableState,
     ) {
-        ui.heading("Selections side by side");
-        ui.horizontal(|ui| {
-            for (salt, side) in [("left", &mut self.left), ("right", &mut self.right)] {
-                egui::ComboBox::new(salt, salt)
-                    .selected_text(side.as_str())
-                    .show_ui(ui, |ui| {
-                        for l in labels {
-                            ui.selectable_value(side, l.clone(), l.as_str());
-                        }
-                    });
-            }
-        });
+        if labels.len() == 1 {
+            // SGAS's own cell, say: nothing to compare it with.
+            ui.heading("The selection");
+        } else {
+            ui.heading("Selections side by side");
+        }
+        if labels.len() > 1 {
+            ui.horizontal(|ui| {
+                for (salt, side) in [("left", &mut self.left), ("right", &mut self.right)] {
+                    egui::ComboBox::new(salt, salt)
+                        .selected_text(side.as_str())
+                        .show_ui(ui, |ui| {
+                            for l in labels {
+                                ui.selectable_value(side, l.clone(), l.as_str());
+                            }
+                        });
+                }
+            });
+        }
         let (Some(a), Some(b)) = (
             rec.selections.get(&self.left),
             rec.selections.get(&self.right),
         ) else {
             return;
         };
+        // One selection (SGAS's own, say) is drawn once, not beside itself.
+        let same = self.left == self.right;
         let mut differing = 0;
         let mut total = 0;
         let range = ValueRange::up_to(1.0);
@@ -292,7 +324,9 @@ impl SelectionUi {
                 };
                 cell::show(ui, &view);
             };
-            if space.family == Family::Nb201 {
+            if same {
+                draw(ui, a, &ca);
+            } else if space.family == Family::Nb201 {
                 ui.columns(2, |c| {
                     draw(&mut c[0], a, &ca);
                     draw(&mut c[1], b, &cb);
@@ -302,7 +336,11 @@ impl SelectionUi {
                 draw(ui, b, &cb);
             }
         }
-        ui.label(RichText::new(format!("{differing} of {total} edges differ (marked ≠)")).strong());
+        if !same {
+            ui.label(
+                RichText::new(format!("{differing} of {total} edges differ (marked ≠)")).strong(),
+            );
+        }
         ui.add_space(6.0);
         egui::Grid::new("selection-facts")
             .striped(true)
@@ -372,7 +410,7 @@ impl SelectionUi {
             }
         }
         ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
-            for s in [a, b] {
+            for s in if same { vec![a] } else { vec![a, b] } {
                 if let Some(g) = &s.genotype {
                     ui.label(format!("{} genotype:", s.label));
                     ui.add(
@@ -433,80 +471,24 @@ fn decision_view(
         .iter()
         .map(|n| n.parse().unwrap_or(OpKind::None))
         .collect();
-    let bars: Vec<Bar> = d
-        .acc_without
-        .iter()
-        .enumerate()
-        .map(|(o, a)| {
-            let op = ops.get(o).copied().unwrap_or(OpKind::None);
-            let mut bar = Bar::new(o as f64, 100.0 * a)
-                .width(0.7)
-                .name(op.name())
-                .fill(op_color(op).gamma_multiply(if o == d.chosen { 1.0 } else { 0.55 }));
-            if o == d.chosen {
-                bar = bar.stroke(egui::Stroke::new(2.5, ui.visuals().strong_text_color()));
-            }
-            bar
-        })
-        .collect();
-    let names: Vec<&'static str> = ops.iter().map(|o| op_short(*o)).collect();
-    let finite = || {
-        d.acc_without
-            .iter()
-            .copied()
-            .chain([d.acc_before])
-            .filter(|v| v.is_finite())
-    };
-    let lo = finite().fold(1.0f64, f64::min);
-    let hi = finite().fold(0.0f64, f64::max);
-    // Zoom onto the accuracies: the differences PT acts on are often a fraction of a point.
-    let pad = ((hi - lo) * 0.25).max(0.005);
-    Plot::new(("pt-decision", d.cell.as_str(), d.edge, d.epoch))
-        .height(190.0)
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .default_y_bounds(100.0 * (lo - pad).max(0.0), 100.0 * (hi + pad).min(1.0))
-        .default_x_bounds(-0.6, d.acc_without.len() as f64 - 0.4)
-        .y_axis_label("held-out acc without op (%)")
-        .x_axis_formatter(move |m, _| {
-            let i = m.value.round();
-            if (m.value - i).abs() < 1e-6 && i >= 0.0 {
-                names
-                    .get(i as usize)
-                    .map_or(String::new(), |s| s.to_string())
-            } else {
-                String::new()
-            }
-        })
-        .show(ui, |p| {
-            p.bar_chart(BarChart::new("acc without", bars));
-            if d.acc_before.is_finite() {
-                p.hline(
-                    HLine::new("supernet before the decision", 100.0 * d.acc_before)
-                        .color(Color32::from_rgb(120, 120, 120))
-                        .style(egui_plot::LineStyle::dashed_loose()),
-                );
-            }
-        });
-    egui::Grid::new(("pt-decision-table", index))
-        .striped(true)
-        .num_columns(4)
-        .show(ui, |ui| {
-            ui.strong("operation");
-            ui.strong("acc without it");
-            ui.strong("change");
-            ui.strong("");
-            ui.end_row();
-            for (o, a) in d.acc_without.iter().enumerate() {
-                let op = ops.get(o).copied().unwrap_or(OpKind::None);
-                ui.label(RichText::new(op.name()).color(op_color(op)));
-                ui.label(format!("{:.2}%", 100.0 * a));
-                ui.label(format!("{:+.2}", 100.0 * (a - d.acc_before)));
-                ui.label(if o == d.chosen { "● kept" } else { "" });
-                ui.end_row();
-            }
-        });
+    let before = Some(d.acc_before).filter(|v| v.is_finite());
+    without_chart(
+        ui,
+        ("pt-decision", d.cell.as_str(), d.edge, d.epoch),
+        &ops,
+        &d.acc_without,
+        d.chosen,
+        before.map(|b| ("supernet before the decision", b)),
+    );
+    let kept = |o: usize| if o == d.chosen { "● kept" } else { "" }.to_string();
+    without_table(
+        ui,
+        ("pt-decision-table", index),
+        &ops,
+        &d.acc_without,
+        Some(d.acc_before),
+        &kept,
+    );
     let chosen_acc = d.acc_without.get(d.chosen).copied().unwrap_or(f64::NAN);
     ui.label(format!(
         "PT keeps {}: removing it leaves {:.2}%, the lowest of the {} (the supernet before the \
@@ -534,4 +516,104 @@ fn decision_view(
             }
         ));
     }
+}
+
+/// The held-out accuracy without each operation of an edge, as bars zoomed onto their range
+/// (the differences PT acts on are often a fraction of a point), the kept one outlined, and a
+/// dashed reference line when there is one.
+pub(super) fn without_chart(
+    ui: &mut Ui,
+    id: impl egui::AsIdSalt,
+    ops: &[OpKind],
+    acc: &[f64],
+    chosen: usize,
+    reference: Option<(&str, f64)>,
+) {
+    let bars: Vec<Bar> = acc
+        .iter()
+        .enumerate()
+        .map(|(o, a)| {
+            let op = ops.get(o).copied().unwrap_or(OpKind::None);
+            let mut bar = Bar::new(o as f64, 100.0 * a)
+                .width(0.7)
+                .name(op.name())
+                .fill(op_color(op).gamma_multiply(if o == chosen { 1.0 } else { 0.55 }));
+            if o == chosen {
+                bar = bar.stroke(egui::Stroke::new(2.5, ui.visuals().strong_text_color()));
+            }
+            bar
+        })
+        .collect();
+    let names: Vec<&'static str> = ops.iter().map(|o| op_short(*o)).collect();
+    let finite = || {
+        acc.iter()
+            .copied()
+            .chain(reference.map(|r| r.1))
+            .filter(|v| v.is_finite())
+    };
+    let lo = finite().fold(1.0f64, f64::min);
+    let hi = finite().fold(0.0f64, f64::max);
+    let pad = ((hi - lo) * 0.25).max(0.005);
+    Plot::new(id)
+        .height(190.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .default_y_bounds(100.0 * (lo - pad).max(0.0), 100.0 * (hi + pad).min(1.0))
+        .default_x_bounds(-0.6, acc.len() as f64 - 0.4)
+        .y_axis_label("held-out acc without op (%)")
+        .x_axis_formatter(move |m, _| {
+            let i = m.value.round();
+            if (m.value - i).abs() < 1e-6 && i >= 0.0 {
+                names
+                    .get(i as usize)
+                    .map_or(String::new(), |s| s.to_string())
+            } else {
+                String::new()
+            }
+        })
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new("acc without", bars));
+            if let Some((name, v)) = reference {
+                p.hline(
+                    HLine::new(name, 100.0 * v)
+                        .color(Color32::from_rgb(120, 120, 120))
+                        .style(egui_plot::LineStyle::dashed_loose()),
+                );
+            }
+        });
+}
+
+/// The same numbers as a table: each operation, the accuracy without it, its change from
+/// `before` when known, and `mark(o)` (which operation was kept, which another rule keeps).
+pub(super) fn without_table(
+    ui: &mut Ui,
+    id: impl egui::AsIdSalt,
+    ops: &[OpKind],
+    acc: &[f64],
+    before: Option<f64>,
+    mark: &dyn Fn(usize) -> String,
+) {
+    egui::Grid::new(id)
+        .striped(true)
+        .num_columns(3 + usize::from(before.is_some()))
+        .show(ui, |ui| {
+            ui.strong("operation");
+            ui.strong("acc without it");
+            if before.is_some() {
+                ui.strong("change");
+            }
+            ui.strong("");
+            ui.end_row();
+            for (o, a) in acc.iter().enumerate() {
+                let op = ops.get(o).copied().unwrap_or(OpKind::None);
+                ui.label(RichText::new(op.name()).color(op_color(op)));
+                ui.label(format!("{:.2}%", 100.0 * a));
+                if let Some(b) = before {
+                    ui.label(format!("{:+.2}", 100.0 * (a - b)));
+                }
+                ui.label(mark(o));
+                ui.end_row();
+            }
+        });
 }
