@@ -342,46 +342,51 @@ impl SelectionUi {
             );
         }
         ui.add_space(6.0);
+        let shown = if same { vec![a] } else { vec![a, b] };
         egui::Grid::new("selection-facts")
             .striped(true)
-            .num_columns(3)
+            .num_columns(1 + shown.len())
             .show(ui, |ui| {
                 ui.strong("");
-                ui.strong(&a.label);
-                ui.strong(&b.label);
+                for s in &shown {
+                    ui.strong(&s.label);
+                }
                 ui.end_row();
                 let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.2}%", 100.0 * v));
-                ui.label("supernet acc before");
-                ui.label(pct(a.supernet_acc_before));
-                ui.label(pct(b.supernet_acc_before));
-                ui.end_row();
-                ui.label("supernet acc after");
-                ui.label(pct(a.supernet_acc_after));
-                ui.label(pct(b.supernet_acc_after));
-                ui.end_row();
-                let entries = [lookup(a, table), lookup(b, table)];
+                let entries: Vec<_> = shown.iter().map(|s| lookup(s, table)).collect();
+                let mut rows: Vec<(&str, Vec<String>)> = vec![
+                    (
+                        "supernet acc before",
+                        shown.iter().map(|s| pct(s.supernet_acc_before)).collect(),
+                    ),
+                    (
+                        "supernet acc after",
+                        shown.iter().map(|s| pct(s.supernet_acc_after)).collect(),
+                    ),
+                ];
                 if entries.iter().any(|e| e.is_some()) {
-                    ui.label("NB201 CIFAR-10");
-                    for e in &entries {
-                        ui.label(e.as_ref().map_or("–".into(), |e| {
+                    let each = |f: &dyn Fn(&Nb201Entry) -> String| {
+                        entries
+                            .iter()
+                            .map(|e| e.as_ref().map_or("–".into(), f))
+                            .collect()
+                    };
+                    rows.push((
+                        "NB201 CIFAR-10",
+                        each(&|e| {
                             format!("{:.2}% (rank {} of {})", e.cifar10, e.rank_cifar10, e.total)
-                        }));
-                    }
-                    ui.end_row();
-                    ui.label("NB201 CIFAR-100");
-                    for e in &entries {
-                        ui.label(
-                            e.as_ref()
-                                .map_or("–".into(), |e| format!("{:.2}%", e.cifar100)),
-                        );
-                    }
-                    ui.end_row();
-                    ui.label("NB201 ImageNet16-120");
-                    for e in &entries {
-                        ui.label(
-                            e.as_ref()
-                                .map_or("–".into(), |e| format!("{:.2}%", e.imagenet16_120)),
-                        );
+                        }),
+                    ));
+                    rows.push(("NB201 CIFAR-100", each(&|e| format!("{:.2}%", e.cifar100))));
+                    rows.push((
+                        "NB201 ImageNet16-120",
+                        each(&|e| format!("{:.2}%", e.imagenet16_120)),
+                    ));
+                }
+                for (name, cells) in rows {
+                    ui.label(name);
+                    for c in cells {
+                        ui.label(c);
                     }
                     ui.end_row();
                 }
@@ -410,7 +415,7 @@ impl SelectionUi {
             }
         }
         ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
-            for s in if same { vec![a] } else { vec![a, b] } {
+            for s in &shown {
                 if let Some(g) = &s.genotype {
                     ui.label(format!("{} genotype:", s.label));
                     ui.add(
