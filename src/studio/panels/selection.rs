@@ -456,20 +456,13 @@ fn decision_view(
     } else {
         CellType::Normal
     };
-    let edge = space.edges().into_iter().find(|e| e.index == d.edge);
-    ui.label(
-        RichText::new(format!(
-            "decision {} of {total} · tuning epoch {} · {} cell · edge {}{}",
-            index + 1,
-            d.epoch,
-            d.cell,
-            d.edge,
-            edge.map_or(String::new(), |e| format!(
-                " ({})",
-                edge_name(space.family, &e)
-            ))
-        ))
-        .strong(),
+    decision_heading(
+        ui,
+        (index, total),
+        &format!("tuning epoch {}", d.epoch),
+        space,
+        &d.cell,
+        d.edge,
     );
     let ops: Vec<OpKind> = d
         .ops
@@ -521,6 +514,31 @@ fn decision_view(
             }
         ));
     }
+}
+
+/// "decision i of n · WHEN · normal cell · edge e (node 2 ← c_{k-1})", in bold.
+pub(super) fn decision_heading(
+    ui: &mut Ui,
+    (index, total): (usize, usize),
+    when: &str,
+    space: &SearchSpace,
+    cell: &str,
+    edge: usize,
+) {
+    let name = space
+        .edges()
+        .into_iter()
+        .find(|e| e.index == edge)
+        .map_or(String::new(), |e| {
+            format!(" ({})", edge_name(space.family, &e))
+        });
+    ui.label(
+        RichText::new(format!(
+            "decision {} of {total} · {when} · {cell} cell · edge {edge}{name}",
+            index + 1
+        ))
+        .strong(),
+    );
 }
 
 /// The held-out accuracy without each operation of an edge, as bars zoomed onto their range

@@ -3,12 +3,11 @@
 //! stepped through from `events.jsonl` rather than `selection.json`, with SGAS's own choice
 //! (the largest softmax(α)) beside PT's.
 
-use egui::{RichText, Ui};
+use egui::Ui;
 
-use super::selection::{SelectionUi, without_chart, without_table};
+use super::selection::{SelectionUi, decision_heading, without_chart, without_table};
 use crate::run::{SgasDecision, SgasPtScores};
 use crate::space::{CellType, SearchSpace};
-use crate::studio::cell::edge_name;
 
 impl SelectionUi {
     /// Left column for an SGAS+PT run: one decision at a time (`decisions` all carry PT's
@@ -54,26 +53,13 @@ fn decision_view(
     } else {
         CellType::Normal
     };
-    let edge = space.edges().into_iter().find(|e| e.index == d.edge);
     // Decisions are recorded at the 0-based epoch that just ended; the ones after the last
     // epoch (the edges left undecided) at `epochs`.
     let when = match d.epoch < epochs {
         true => format!("after search epoch {}", d.epoch + 1),
         false => "after the search".into(),
     };
-    ui.label(
-        RichText::new(format!(
-            "decision {} of {total} · {when} · {} cell · edge {}{}",
-            index + 1,
-            d.cell,
-            d.edge,
-            edge.map_or(String::new(), |e| format!(
-                " ({})",
-                edge_name(space.family, &e)
-            ))
-        ))
-        .strong(),
-    );
+    decision_heading(ui, (index, total), &when, space, &d.cell, d.edge);
     let edge_ops = space.ops(cell, d.edge);
     let ops: Vec<_> = pt.candidates.iter().map(|&o| edge_ops[o]).collect();
     let kept = pt.candidates.iter().position(|&o| o == d.op);
