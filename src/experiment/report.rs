@@ -360,7 +360,7 @@ pub fn pt_overrides(run: &Path) -> (usize, usize) {
     RunReader::local(run)
         .sgas_decisions()
         .iter()
-        .filter_map(|d| d.pt.as_ref().map(|pt| pt.magnitude_op != d.op))
+        .filter_map(|d| d.overridden_by_pt())
         .fold((0, 0), |(other, n), o| (other + usize::from(o), n + 1))
 }
 

@@ -285,6 +285,19 @@ impl RunRecord {
             }
         }
 
+        let mut sgas_decisions = reader.sgas_decisions();
+        if let Some(space) = &space {
+            let before = sgas_decisions.len();
+            sgas_decisions.retain(|d| d.fits(space));
+            if sgas_decisions.len() < before {
+                problems.push(format!(
+                    "events.jsonl: {} SGAS decisions do not match the {} space and are skipped",
+                    before - sgas_decisions.len(),
+                    space.id
+                ));
+            }
+        }
+
         let selections = reader.selections().unwrap_or_else(|e| {
             problems.push(e.brief());
             BTreeMap::new()
@@ -300,7 +313,7 @@ impl RunRecord {
             metrics,
             alphas,
             selections,
-            sgas_decisions: reader.sgas_decisions(),
+            sgas_decisions,
             problems,
         }
     }
@@ -375,6 +388,36 @@ mod tests {
             r.problems[0].contains("no such directory"),
             "{:?}",
             r.problems
+        );
+    }
+
+    #[test]
+    fn sgas_decisions_that_do_not_fit_the_space_are_skipped_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        std::fs::write(run.config(), "space = \"darts\"\n").unwrap();
+        let line = |cell: &str, edge: usize, candidates: &str| {
+            format!(
+                r#"{{"event":"sgas_decision","decision":{{"epoch":2,"cell":"{cell}","edge":{edge},"op":1,"op_name":"avg_pool_3x3","score":0.5,"pruned":[],"pt":{{"candidates":{candidates},"acc_without":[0.5,0.4],"loss_without":[1.0,1.1],"magnitude_op":0}}}}}}"#
+            )
+        };
+        let lines = [
+            line("normal", 3, "[0,1]"),
+            line("reduce", 14, "[0,1]"),
+            line("normal", 3, "[0,7]"),
+            line("middle", 3, "[0,1]"),
+        ];
+        std::fs::write(run.events(), lines.join("\n")).unwrap();
+        assert_eq!(RunReader::local(dir.path()).sgas_decisions().len(), 4);
+        let rec = RunRecord::load(&LocalFiles, dir.path());
+        assert_eq!(rec.sgas_decisions.len(), 1);
+        assert_eq!(rec.sgas_decisions[0].overridden_by_pt(), Some(true));
+        assert!(
+            rec.problems
+                .iter()
+                .any(|p| p.contains("3 SGAS decisions do not match the darts space")),
+            "{:?}",
+            rec.problems
         );
     }
 

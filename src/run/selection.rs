@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Criterion, PtConfig, SelectMethod};
 use crate::genotype::Genotype;
 use crate::lookup::Nb201Entry;
+use crate::space::{CellType, SearchSpace};
 
 /// Everything `select` records about one selection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -115,6 +116,40 @@ pub struct SgasDecision {
     /// SGAS+PT: how PT chose `op` (absent when SGAS chose it by magnitude).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pt: Option<SgasPtScores>,
+}
+
+impl SgasDecision {
+    /// The cell type it was made in, when `space` has one of that name.
+    pub fn cell_type(&self, space: &SearchSpace) -> Option<CellType> {
+        space
+            .cell_types()
+            .iter()
+            .copied()
+            .find(|c| c.name() == self.cell)
+    }
+
+    /// SGAS+PT: whether PT kept another operation than SGAS's own rule (None for SGAS alone).
+    pub fn overridden_by_pt(&self) -> Option<bool> {
+        self.pt.as_ref().map(|pt| pt.magnitude_op != self.op)
+    }
+
+    /// Whether every index it holds exists in `space` (a record read from a file is checked
+    /// before it is drawn).
+    pub fn fits(&self, space: &SearchSpace) -> bool {
+        let Some(cell) = self.cell_type(space) else {
+            return false;
+        };
+        if self.edge >= space.num_edges() {
+            return false;
+        }
+        let n = space.ops(cell, self.edge).len();
+        self.op < n
+            && self.pt.as_ref().is_none_or(|pt| {
+                pt.magnitude_op < n
+                    && pt.candidates.iter().all(|&o| o < n)
+                    && pt.acc_without.len() == pt.candidates.len()
+            })
+    }
 }
 
 /// PT's measurements behind an SGAS+PT decision: the supernet's held-out accuracy and loss

@@ -142,13 +142,6 @@ impl SelectionUi {
         {
             self.stepped = (*l).clone();
         }
-        if let Some(first) = labels.first() {
-            for side in [&mut self.left, &mut self.right] {
-                if !rec.selections.contains_key(side.as_str()) {
-                    *side = first.clone();
-                }
-            }
-        }
 
         egui::ScrollArea::vertical()
             .id_salt("selection-scroll")
@@ -268,11 +261,17 @@ impl SelectionUi {
         } else {
             ui.heading("Selections side by side");
         }
+        // A side whose selection is absent (PT not run yet) shows the first one, and its own
+        // as soon as it appears: the choice is kept, not overwritten.
+        let effective = |want: &str| match rec.selections.contains_key(want) {
+            true => want.to_string(),
+            false => labels[0].clone(),
+        };
         if labels.len() > 1 {
             ui.horizontal(|ui| {
                 for (salt, side) in [("left", &mut self.left), ("right", &mut self.right)] {
                     egui::ComboBox::new(salt, salt)
-                        .selected_text(side.as_str())
+                        .selected_text(effective(side))
                         .show_ui(ui, |ui| {
                             for l in labels {
                                 ui.selectable_value(side, l.clone(), l.as_str());
@@ -281,14 +280,12 @@ impl SelectionUi {
                 }
             });
         }
-        let (Some(a), Some(b)) = (
-            rec.selections.get(&self.left),
-            rec.selections.get(&self.right),
-        ) else {
+        let (left, right) = (effective(&self.left), effective(&self.right));
+        let (Some(a), Some(b)) = (rec.selections.get(&left), rec.selections.get(&right)) else {
             return;
         };
         // One selection (SGAS's own, say) is drawn once, not beside itself.
-        let same = self.left == self.right;
+        let same = left == right;
         let mut differing = 0;
         let mut total = 0;
         let range = ValueRange::up_to(1.0);

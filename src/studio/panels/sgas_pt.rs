@@ -7,7 +7,7 @@ use egui::Ui;
 
 use super::selection::{SelectionUi, decision_heading, without_chart, without_table};
 use crate::run::{SgasDecision, SgasPtScores};
-use crate::space::{CellType, SearchSpace};
+use crate::space::SearchSpace;
 
 impl SelectionUi {
     /// Left column for an SGAS+PT run: one decision at a time (`decisions` all carry PT's
@@ -22,7 +22,7 @@ impl SelectionUi {
         ui.heading("SGAS+PT's decisions, made during the search");
         let overridden = decisions
             .iter()
-            .filter(|d| d.pt.as_ref().is_some_and(|pt| pt.magnitude_op != d.op))
+            .filter(|d| d.overridden_by_pt() == Some(true))
             .count();
         ui.label(format!(
             "SGAS chose when and which edge; PT kept the operation whose removal hurt the \
@@ -48,10 +48,9 @@ fn decision_view(
     pt: &SgasPtScores,
     (index, total): (usize, usize),
 ) {
-    let cell = if d.cell == "reduce" {
-        CellType::Reduce
-    } else {
-        CellType::Normal
+    // The run record keeps only decisions that fit the space.
+    let Some(cell) = d.cell_type(space) else {
+        return;
     };
     // Decisions are recorded at the 0-based epoch that just ended; the ones after the last
     // epoch (the edges left undecided) at `epochs`.
